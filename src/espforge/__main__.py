@@ -1,0 +1,3 @@
+from espforge.cli.main import main
+
+main()

@@ -1,0 +1,60 @@
+"""ESP32-E22: facts as data (from esptool 5.6's target description and the reference pages)."""
+
+from espforge.chips.base import ChipSpec, MemoryRegion, SpiRegisters, frozen_map
+
+CHIP = ChipSpec(
+    name="esp32e22",
+    chip_name="ESP32-E22",
+    image_format="esp32",
+    image_chip_id=0x1F,
+    uses_magic_value=False,
+    magic_value=None,
+    bootloader_flash_offset=0x0,
+    uf2_family_id=0x1C5F21B0,
+    flash_sizes=frozen_map(
+        {
+            "1MB": 0x0,
+            "2MB": 0x10,
+            "4MB": 0x20,
+            "8MB": 0x30,
+            "16MB": 0x40,
+            "32MB": 0x50,
+            "64MB": 0x60,
+            "128MB": 0x70,
+        }
+    ),
+    flash_frequencies=frozen_map({"80m": 0xF, "40m": 0x0, "26m": 0x1, "20m": 0x2}),
+    memory_map=(
+        MemoryRegion(0x0, 0x10000, "PADDING"),
+        MemoryRegion(0x3C000000, 0x40000000, "DROM"),
+        MemoryRegion(0x31000000, 0x31200000, "DRAM"),
+        MemoryRegion(0x31000000, 0x31200000, "BYTE_ACCESSIBLE"),
+        MemoryRegion(0x30000000, 0x30120000, "DROM_MASK"),
+        MemoryRegion(0x30000000, 0x30120000, "IROM_MASK"),
+        MemoryRegion(0x3C000000, 0x40000000, "IROM"),
+        MemoryRegion(0x30FE0000, 0x31200000, "IRAM"),
+        MemoryRegion(0xC0000000, 0xC0008000, "RTC_IRAM"),
+        MemoryRegion(0xC0000000, 0xC0008000, "RTC_DRAM"),
+    ),
+    irom_map=(0x3C000000, 0x40000000),
+    drom_map=(0x3C000000, 0x40000000),
+    spi=SpiRegisters(
+        base=0xC3003000,
+        usr_offs=0x18,
+        usr1_offs=0x1C,
+        usr2_offs=0x20,
+        w0_offs=0x58,
+        mosi_dlen_offs=0x24,
+        miso_dlen_offs=0x28,
+    ),
+    uart_date_reg=0xC310208C,
+    uart_clkdiv_reg=0xC3102014,
+    efuse_base=0xC4008000,
+    mac_efuse_reg=0xC4008044,
+    security_info_supported=True,
+    usb_otg_supported=True,
+    usb_serial_jtag_supported=False,
+    watchdog_reset_supported=False,
+    flash_encrypted_write_align=0x10,
+    rom_flash_write_size=0x400,
+)

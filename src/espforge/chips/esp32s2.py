@@ -1,0 +1,62 @@
+"""ESP32-S2: facts as data (from esptool 5.6's target description and the reference pages)."""
+
+from espforge.chips.base import ChipSpec, MemoryRegion, SpiRegisters, frozen_map
+
+CHIP = ChipSpec(
+    name="esp32s2",
+    chip_name="ESP32-S2",
+    image_format="esp32",
+    image_chip_id=0x2,
+    uses_magic_value=True,
+    magic_value=0x7C6,
+    bootloader_flash_offset=0x1000,
+    uf2_family_id=0xBFDD4EEE,
+    flash_sizes=frozen_map(
+        {
+            "1MB": 0x0,
+            "2MB": 0x10,
+            "4MB": 0x20,
+            "8MB": 0x30,
+            "16MB": 0x40,
+            "32MB": 0x50,
+            "64MB": 0x60,
+            "128MB": 0x70,
+        }
+    ),
+    flash_frequencies=frozen_map({"80m": 0xF, "40m": 0x0, "26m": 0x1, "20m": 0x2}),
+    memory_map=(
+        MemoryRegion(0x0, 0x10000, "PADDING"),
+        MemoryRegion(0x3F000000, 0x3FF80000, "DROM"),
+        MemoryRegion(0x3F500000, 0x3FF80000, "EXTRAM_DATA"),
+        MemoryRegion(0x3FF9E000, 0x3FFA0000, "RTC_DRAM"),
+        MemoryRegion(0x3FF9E000, 0x40000000, "BYTE_ACCESSIBLE"),
+        MemoryRegion(0x3FF9E000, 0x40072000, "MEM_INTERNAL"),
+        MemoryRegion(0x3FFB0000, 0x40000000, "DRAM"),
+        MemoryRegion(0x40000000, 0x4001A100, "IROM_MASK"),
+        MemoryRegion(0x40020000, 0x40070000, "IRAM"),
+        MemoryRegion(0x40070000, 0x40072000, "RTC_IRAM"),
+        MemoryRegion(0x40080000, 0x40800000, "IROM"),
+        MemoryRegion(0x50000000, 0x50002000, "RTC_DATA"),
+    ),
+    irom_map=(0x40080000, 0x40B80000),
+    drom_map=(0x3F000000, 0x3F3F0000),
+    spi=SpiRegisters(
+        base=0x3F402000,
+        usr_offs=0x18,
+        usr1_offs=0x1C,
+        usr2_offs=0x20,
+        w0_offs=0x58,
+        mosi_dlen_offs=0x24,
+        miso_dlen_offs=0x28,
+    ),
+    uart_date_reg=0x60000078,
+    uart_clkdiv_reg=0x3F400014,
+    efuse_base=0x3F41A000,
+    mac_efuse_reg=0x3F41A044,
+    security_info_supported=True,
+    usb_otg_supported=True,
+    usb_serial_jtag_supported=False,
+    watchdog_reset_supported=True,
+    flash_encrypted_write_align=0x10,
+    rom_flash_write_size=0x400,
+)
