@@ -1,0 +1,174 @@
+"""Rewrite the SPI flash mode, frequency and size a bootloader image's header asks for.
+
+The ROM reads bytes 2 and 3 of the image at the chip's bootloader offset to set up the flash
+before it loads anything, so `merge-bin` and `write-flash` patch those bytes to suit the board.
+Only a well-formed image at that exact offset is touched; anything else passes through unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from espforge.chips import ChipSpec
+from espforge.errors import ImageError
+
+log = logging.getLogger(__name__)
+
+KEEP = "keep"
+IMAGE_MAGIC = 0xE9
+FLASH_MODES = {"qio": 0, "qout": 1, "dio": 2, "dout": 3}
+
+COMMON_HEADER_LEN = 8
+EXTENDED_HEADER_LEN = 16
+SEGMENT_HEADER_LEN = 8
+DIGEST_FLAG_OFFSET = COMMON_HEADER_LEN + EXTENDED_HEADER_LEN - 1
+DIGEST_LEN = 32
+MAX_SEGMENTS = 16  # more than this is a malformed image, not a bootloader
+
+_SIZE_PATTERN = re.compile(r"(\d+)(KB|MB)")
+
+
+@dataclass(frozen=True)
+class ImageExtent:
+    """Where a bootloader image's checksummed part ends and whether a SHA-256 digest follows."""
+
+    hashed_length: int  # header, segments, padding and checksum byte
+    digest_appended: bool
+
+
+def flash_size_bytes(flash_size: str) -> int:
+    """The byte count a --flash-size name such as "4MB", "256KB" or "2MB-c1" stands for."""
+    _refuse_detect(flash_size)
+    match = _SIZE_PATTERN.match(flash_size)
+    if match is None:
+        raise ImageError(f"flash size '{flash_size}' is not a size; give one such as 4MB or 512KB")
+    unit = 1024 * 1024 if match.group(2) == "MB" else 1024
+    return int(match.group(1)) * unit
+
+
+def update_flash_params(
+    data: bytes,
+    address: int,
+    chip: ChipSpec,
+    flash_mode: str = KEEP,
+    flash_freq: str = KEEP,
+    flash_size: str = KEEP,
+    source: str = "image",
+) -> bytes:
+    """`data` with the header's flash parameters replaced if it is a bootloader image at `address`.
+
+    "keep" leaves a parameter as the image has it. When the image carries an appended SHA-256
+    digest, the digest is recomputed because it covers the header. Data that is not a bootloader
+    image for `chip` at its bootloader offset is returned unchanged.
+    """
+    _refuse_detect(flash_size)
+    if len(data) < COMMON_HEADER_LEN or address != chip.bootloader_flash_offset:
+        return data
+    if flash_mode == flash_freq == flash_size == KEEP:
+        return data
+    if data[0] != IMAGE_MAGIC:
+        log.warning(
+            "%s at %#x does not look like an image, so its flash settings are left as they are.",
+            source,
+            address,
+        )
+        return data
+    extent = measure_image(data, chip)
+    if extent is None:
+        log.warning(
+            "%s at %#x is not a valid %s image, so its flash settings are left as they are.",
+            source,
+            address,
+            chip.chip_name,
+        )
+        return data
+
+    header = _patched_header_bytes(data[2], data[3], chip, flash_mode, flash_freq, flash_size)
+    if header != data[2:4]:
+        log.info("Flash parameters set to %#06x.", int.from_bytes(header, "big"))
+        data = data[:2] + header + data[4:]
+    if extent.digest_appended:
+        data = _with_fresh_digest(data, extent.hashed_length)
+        log.info("SHA digest in image updated.")
+    return data
+
+
+def measure_image(data: bytes, chip: ChipSpec) -> ImageExtent | None:
+    """The extent of the bootloader image at the start of `data`, or None if it is malformed.
+
+    Accepts exactly what esptool's loader accepts: the magic byte, a complete header, at most 16
+    complete segments and a checksum byte at the next 16-byte boundary. The checksum's value and
+    the extended header's chip id are not checked.
+    """
+    if len(data) < COMMON_HEADER_LEN or data[0] != IMAGE_MAGIC:
+        return None
+    segment_count = data[1]
+    if segment_count > MAX_SEGMENTS:
+        return None
+    position = COMMON_HEADER_LEN
+    digest_appended = False  # ESP8266 images have no extended header, so never a digest
+    if chip.image_format == "esp32":
+        position += EXTENDED_HEADER_LEN
+        if len(data) < position or data[DIGEST_FLAG_OFFSET] not in (0, 1):
+            return None
+        digest_appended = data[DIGEST_FLAG_OFFSET] == 1
+    for _ in range(segment_count):
+        if len(data) < position + SEGMENT_HEADER_LEN:
+            return None
+        segment_size = int.from_bytes(data[position + 4 : position + 8], "little")
+        position += SEGMENT_HEADER_LEN + segment_size
+        if len(data) < position:
+            return None
+    checksum_position = position | 0xF  # the last byte of the 16-byte block
+    if len(data) <= checksum_position:
+        return None
+    return ImageExtent(checksum_position + 1, digest_appended)
+
+
+def _refuse_detect(flash_size: str) -> None:
+    """ "detect" asks a connected chip; callers with one resolve it to a size before this layer."""
+    if flash_size == "detect":
+        raise ImageError(
+            "flash size 'detect' needs a connected chip; give a size such as 4MB, or 'keep'"
+        )
+
+
+def _patched_header_bytes(
+    mode_byte: int,
+    size_freq_byte: int,
+    chip: ChipSpec,
+    flash_mode: str,
+    flash_freq: str,
+    flash_size: str,
+) -> bytes:
+    """Header bytes 2 and 3 with each parameter not "keep" replaced by the chip's code for it."""
+    if flash_mode != KEEP:
+        mode_byte = _code_for(FLASH_MODES, flash_mode, "flash mode", chip)
+    freq_bits = size_freq_byte & 0x0F
+    if flash_freq != KEEP:
+        freq_bits = _code_for(chip.flash_frequencies, flash_freq, "flash frequency", chip)
+    size_bits = size_freq_byte & 0xF0
+    if flash_size != KEEP:
+        size_bits = _code_for(chip.flash_sizes, flash_size, "flash size", chip)
+    return bytes((mode_byte, size_bits | freq_bits))
+
+
+def _code_for(codes: Mapping[str, int], name: str, what: str, chip: ChipSpec) -> int:
+    try:
+        return codes[name]
+    except KeyError:
+        raise ImageError(
+            f"{what} '{name}' is not supported by the {chip.chip_name}; "
+            f"choose one of: {', '.join(codes)}"
+        ) from None
+
+
+def _with_fresh_digest(data: bytes, hashed_length: int) -> bytes:
+    """`data` with the SHA-256 digest after its first `hashed_length` bytes recomputed."""
+    hashed = data[:hashed_length]
+    trailer = data[hashed_length + DIGEST_LEN :]
+    return hashed + hashlib.sha256(hashed).digest() + trailer
