@@ -68,6 +68,11 @@ class ChipSpec:
     # Image facts: the MMU page sizes the chip's cache supports (empty: only 64 KB).
     mmu_page_sizes: tuple[int, ...] = ()
     irom_align: int = 0x10000
+    # ESP32's second-stage bootloader leaves the last MMU page of a flash segment unmapped when
+    # the segment ends fewer than this many bytes into it, so elf2image pads to at least this.
+    flash_segment_min_page_tail: int = 0
+    # Secure Boot v1 (and so elf2image's --secure-pad) exists only on the original ESP32.
+    secure_boot_v1: bool = False
 
     def region_names(self, address: int) -> list[str]:
         """Names of every memory-map region that holds `address` (image-info's segment column)."""

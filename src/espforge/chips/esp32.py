@@ -62,4 +62,6 @@ CHIP = ChipSpec(
     watchdog_reset_supported=False,
     flash_encrypted_write_align=0x20,
     rom_flash_write_size=0x400,
+    flash_segment_min_page_tail=0x24,
+    secure_boot_v1=True,
 )
