@@ -18,6 +18,7 @@ from espforge import __version__
 from espforge.cli.commands import COMMANDS, SECTIONS
 from espforge.cli.main import build_cli, expand_argument_files, parse_command_line
 from espforge.errors import EspforgeError
+from espforge.image import elfwriter as ew
 
 DEVICE_NOT_YET = "A fatal error occurred: this espforge version cannot talk to a chip yet"
 
@@ -444,6 +445,28 @@ def test_elf2image_matches_esptool(tmp_path):
     cmds.elf2image(elf, "esp32c6", str(theirs), flash_mode="dio", flash_size="4MB",
                    flash_freq="80m", min_rev_full=1)  # fmt: skip
     assert ours.read_bytes() == theirs.read_bytes()
+
+
+@pytest.mark.oracle
+def test_elf2image_notes_and_warnings_print_as_esptools(tmp_path):
+    sections = [
+        ew.ElfSection(".dram0.data", 0x3FFB0000, bytes(0x40)),
+        ew.ElfSection(".iram0.tail", 0x40081804, bytes(4), align=4),
+        ew.ElfSection(".iram0.vectors", 0x40081810, bytes(0x20), align=16),
+    ]
+    elf = tmp_path / "app.elf"
+    elf.write_bytes(ew.build_elf(ew.MACHINE_XTENSA, 0x40081810, sections))
+    args = ["--chip", "esp32", "elf2image", "--ram-only-header", "--flash-mmu-page-size", "32KB"]
+    ours = invoke(*args, "-o", str(tmp_path / "ours.bin"), str(elf))
+    theirs = run_esptool(*args, "-o", str(tmp_path / "theirs.bin"), str(elf))
+    assert ours.exit_code == theirs.returncode == 0, ours.stderr
+    # Everything after the banner line, which names the tool.
+    assert ours.stdout.splitlines()[1:] == theirs.stdout.splitlines()[1:]
+    assert "NOTE: Inserting 8 bytes padding" in ours.stdout
+    assert ours.stderr == theirs.stderr
+    assert ours.stderr.startswith("WARNING: Changing MMU page size is not supported on ESP32!")
+    silent = invoke("--silent", *args, "-o", str(tmp_path / "quiet.bin"), str(elf))
+    assert (silent.exit_code, silent.stdout, silent.stderr) == (0, "", "")
 
 
 @pytest.mark.oracle

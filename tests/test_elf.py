@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import struct
 
 import pytest
@@ -68,10 +69,13 @@ def test_section_selection():
     assert elf.section(".missing") is None
 
 
-def test_unknown_section_types_are_skipped_with_a_warning():
+def test_unknown_section_types_are_skipped_with_a_warning(caplog):
     odd = ew.ElfSection(".odd", 0x3FFB3000, b"\x00" * 4, section_type=ew.SectionType.SYMTAB)
     elf = parse_elf(ew.build_elf(EM_XTENSA, 0, [odd]))
-    assert elf.sections == [] and elf.warnings == ["Unknown section type 0x02 in ELF file"]
+    assert elf.sections == []
+    assert [(record.levelno, record.getMessage()) for record in caplog.records] == [
+        (logging.WARNING, "Unknown section type 0x02 in ELF file")
+    ]
 
 
 @pytest.mark.parametrize(

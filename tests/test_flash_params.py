@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from conftest import fixture_path
 from espforge.chips import CHIP_NAMES, get_chip
 from espforge.errors import ImageError
-from espforge.image.flash_params import flash_size_bytes, measure_image, update_flash_params
+from espforge.image.firmware import load_image
+from espforge.image.flash_params import flash_size_bytes, update_flash_params
 
 cmds = pytest.importorskip("esptool.cmds", reason="esptool (test-only oracle) is absent")
 targets = pytest.importorskip("esptool.targets")
@@ -70,14 +71,14 @@ def test_bootloader_fixtures_match_esptool(chip, parts, mode, freq, size) -> Non
 
 def test_header_bytes_and_digest_are_rewritten() -> None:
     data = fixture_path("images", "bootloader_esp32_v5_2.bin").read_bytes()
-    extent = measure_image(data, get_chip("esp32"))
-    assert extent is not None and extent.digest_appended
+    image = load_image(data, get_chip("esp32"))
+    assert image.hash_appended
+    hashed = image.hashed_length
     updated = ours("esp32", 0x1000, data, "dout", "80m", "8MB")
     assert updated[2:4] == bytes([3, 0x30 | 0xF])
-    assert updated[4 : extent.hashed_length] == data[4 : extent.hashed_length]
-    digest = updated[extent.hashed_length : extent.hashed_length + 32]
-    assert digest == hashlib.sha256(updated[: extent.hashed_length]).digest()
-    assert updated[extent.hashed_length + 32 :] == data[extent.hashed_length + 32 :]
+    assert updated[4:hashed] == data[4:hashed]
+    assert updated[hashed : hashed + 32] == hashlib.sha256(updated[:hashed]).digest()
+    assert updated[hashed + 32 :] == data[hashed + 32 :]
 
 
 @pytest.mark.parametrize("chip", CHIP_NAMES)

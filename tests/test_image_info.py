@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from conftest import fixture_files, fixture_path
-from espforge.chips import CHIP_NAMES, get_chip
+from espforge.chips import CHIP_NAMES, chip_by_image_id, get_chip
 from espforge.errors import ImageError
 from espforge.image.elfwriter import app_descriptor, bootloader_descriptor
 from espforge.image.info import describe_image, image_info, inspect_image_file
@@ -55,7 +55,24 @@ def run_esptool_in_process(*args: str) -> tuple[str, str, str]:
     return outcome, stdout.getvalue(), stderr.getvalue()
 
 
+def names_another_chip(path: Path, chip: str) -> bool:
+    """Whether an explicit --chip contradicts the chip id the image's extended header carries."""
+    data = path.read_bytes()
+    if chip == "auto" or len(data) < 24 or data[0] != 0xE9:
+        return False
+    spec = get_chip(chip)
+    if spec.image_format == "esp32":
+        return int.from_bytes(data[12:14], "little") != spec.image_chip_id
+    return data[23] in (0, 1) and chip_by_image_id(data[12]) is not None
+
+
 def assert_same_as_esptool(path: Path, chip: str = "auto") -> None:
+    if names_another_chip(path, chip):
+        # esptool prints another chip's image under the named chip's headings; espforge refuses.
+        with pytest.raises(ImageError, match="is an image for") as refused:
+            inspect_image_file(path, chip)
+        assert str(path) in str(refused.value)
+        return
     outcome, stdout, stderr = run_esptool_in_process("--chip", chip, "image-info", str(path))
     assert stdout.startswith(BANNER)
     expected = stdout.removeprefix(BANNER)
@@ -333,10 +350,11 @@ def test_chip_id_quirks_match_esptool(tmp_path: Path) -> None:
     wide_id = write(tmp_path, "wide.bin", build_image([(C3_DRAM, bytes(8))], chip_id=0x0105))
     assert_same_as_esptool(wide_id)
     assert "Chip ID: 261 (Unknown ID)" in image_info(wide_id)
-    # An id no chip has: auto-detection falls back to ESP8266 (and fails), a named chip works.
+    # An id no chip has: auto-detection falls back to ESP8266 (and fails), a named chip refuses.
     unknown = write(tmp_path, "unknown.bin", build_image([(C3_DRAM, bytes(8))], chip_id=0x63))
     assert_same_as_esptool(unknown)
-    assert_same_as_esptool(unknown, "esp32c3")
+    with pytest.raises(ImageError, match=r"unknown\.bin: is an image for an unknown chip"):
+        image_info(unknown, "esp32c3")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -425,14 +443,14 @@ def test_explicit_chip_and_auto_differ_only_in_the_detected_line() -> None:
     assert describe_image(path.read_bytes(), "esp32c3").chip_detected is False
 
 
-def test_a_named_chip_is_trusted_like_esptool_does() -> None:
+def test_a_named_chip_must_match_the_image() -> None:
     path = fixture_path("images", "bootloader_esp32c3.bin")
-    report = describe_image(path.read_bytes(), "esp32s3")
-    assert report.chip.name == "esp32s3"
-    assert report.image_chip.name == "esp32c3"
-    text = image_info(path, "ESP32-S3")
-    assert "ESP32-S3 Image Header\n" in text
-    assert "Chip ID: 5 (ESP32-C3)\n" in text
+    with pytest.raises(ImageError, match=r"is an image for ESP32-C3 \(chip id 5\), not ESP32-S3:"):
+        describe_image(path.read_bytes(), "esp32s3")
+    with pytest.raises(ImageError, match=r"bootloader_esp32c3\.bin: is an image for ESP32-C3"):
+        image_info(path, "ESP32-S3")
+    with pytest.raises(ImageError, match=r"is an image for ESP32-C3, not ESP8266"):
+        image_info(path, "esp8266")
 
 
 def test_unknown_flash_codes_are_warnings_not_lines(tmp_path: Path) -> None:
@@ -481,7 +499,9 @@ def test_truncated_image(tmp_path: Path) -> None:
 
 def test_wrong_chip_names_the_likely_one() -> None:
     path = fixture_path("images", "bootloader_esp8266.bin")
-    with pytest.raises(ImageError, match=r"bootloader_esp8266\.bin: .*try --chip esp8266"):
+    with pytest.raises(
+        ImageError, match=r"bootloader_esp8266\.bin: is an image for ESP8266, not ESP32:"
+    ):
         image_info(path, "esp32")
 
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from intelhex import IntelHex
 
-from conftest import fixture_path, run_esptool
+from conftest import fixture_path, run_espforge, run_esptool
 from espforge.chips import get_chip
 from espforge.errors import ImageError
 from espforge.image.flash_params import flash_size_bytes
@@ -272,3 +272,18 @@ def test_four_megabyte_merge_is_no_slower_than_esptool(tmp_path: Path, fmt: str)
     assert mine.read_bytes() == theirs.read_bytes()
     # A few ms of slack: the atomic write's temporary file and rename cost that much on their own.
     assert our_seconds <= esptool_seconds * 1.1 + 0.01
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("output_format", ["raw", "hex", "uf2"])
+def test_command_line_messages_match_esptool(tmp_path: Path, output_format: str) -> None:
+    bootloader = fixture_path("images", "bootloader_esp32.bin")
+    app = fixture_path("images", "one_kb_all_ef.bin")
+    output = tmp_path / f"merged.{output_format}"
+    args = ["--chip", "esp32", "merge-bin", "--format", output_format, "-o", str(output)]
+    args += ["0x1000", str(bootloader), "0x10000", str(app)]
+    theirs = run_esptool(*args)
+    ours = run_espforge(*args)
+    assert ours.returncode == theirs.returncode == 0
+    # Only the first line differs: each tool names itself and its version.
+    assert ours.stdout.splitlines()[1:] == theirs.stdout.splitlines()[1:]

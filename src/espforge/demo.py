@@ -8,10 +8,12 @@ way ESP-IDF 5 links them for the ESP32-C3, then runs the same library calls as `
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
+import logging
 import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,12 +173,33 @@ def _convert(chip: ChipSpec, artifacts: _Artifacts) -> None:
         (artifacts.app_elf, artifacts.app_image),
     ):
         _command("--chip", chip.name, "elf2image", *FLASH_ARGS, "-o", image_path, elf_path)
-        messages: list[str] = []
-        written = elf2image(str(elf_path), chip, options, str(image_path), messages)
-        for line in messages:
-            print(f"  {line}")
+        with _library_log_indented():
+            written = elf2image(str(elf_path), chip, options, str(image_path))
         for path in written:
             print(f"  wrote {path} ({Path(path).stat().st_size} bytes)")
+
+
+class _IndentedPrint(logging.Handler):
+    """Prints each library log line indented under the command that caused it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        prefix = "Warning: " if record.levelno >= logging.WARNING else ""
+        print(f"  {prefix}{record.getMessage()}")
+
+
+@contextlib.contextmanager
+def _library_log_indented() -> Iterator[None]:
+    """While it lasts, the library's notes and warnings are printed by `_IndentedPrint`."""
+    logger = logging.getLogger("espforge")
+    handler = _IndentedPrint()
+    previous_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous_level)
 
 
 def _show_info(artifacts: _Artifacts) -> None:

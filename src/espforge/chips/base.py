@@ -37,6 +37,13 @@ def frozen_map(values: Mapping[str, int]) -> Mapping[str, int]:
     return MappingProxyType(dict(values))
 
 
+# Header size codes every ESP32-family chip shares (byte 3, high nibble).
+STANDARD_FLASH_SIZES = frozen_map(
+    {"1MB": 0x00, "2MB": 0x10, "4MB": 0x20, "8MB": 0x30}
+    | {"16MB": 0x40, "32MB": 0x50, "64MB": 0x60, "128MB": 0x70}
+)
+
+
 @dataclass(frozen=True)
 class ChipSpec:
     """Facts about one chip, as data."""

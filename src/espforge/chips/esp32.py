@@ -1,6 +1,12 @@
-"""ESP32: facts as data (from esptool 5.6's target description and the reference pages)."""
+"""ESP32: facts as data (esptool 5.6's target description, the reference pages)."""
 
-from espforge.chips.base import ChipSpec, MemoryRegion, SpiRegisters, frozen_map
+from espforge.chips.base import (
+    STANDARD_FLASH_SIZES,
+    ChipSpec,
+    MemoryRegion,
+    SpiRegisters,
+    frozen_map,
+)
 
 CHIP = ChipSpec(
     name="esp32",
@@ -11,18 +17,7 @@ CHIP = ChipSpec(
     magic_value=0xF01D83,
     bootloader_flash_offset=0x1000,
     uf2_family_id=0x1C5F21B0,
-    flash_sizes=frozen_map(
-        {
-            "1MB": 0x0,
-            "2MB": 0x10,
-            "4MB": 0x20,
-            "8MB": 0x30,
-            "16MB": 0x40,
-            "32MB": 0x50,
-            "64MB": 0x60,
-            "128MB": 0x70,
-        }
-    ),
+    flash_sizes=STANDARD_FLASH_SIZES,
     flash_frequencies=frozen_map({"80m": 0xF, "40m": 0x0, "26m": 0x1, "20m": 0x2}),
     memory_map=(
         MemoryRegion(0x0, 0x10000, "PADDING"),
@@ -61,7 +56,6 @@ CHIP = ChipSpec(
     usb_serial_jtag_supported=False,
     watchdog_reset_supported=False,
     flash_encrypted_write_align=0x20,
-    rom_flash_write_size=0x400,
     flash_segment_min_page_tail=0x24,
     secure_boot_v1=True,
 )

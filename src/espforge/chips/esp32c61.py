@@ -1,28 +1,19 @@
-"""ESP32-C61: facts as data (from esptool 5.6's target description and the reference pages)."""
+"""ESP32-C61: facts as data (esptool 5.6's target description, the reference pages).
 
-from espforge.chips.base import ChipSpec, MemoryRegion, SpiRegisters, frozen_map
+The ESP32-C61 shares the ESP32-C6's facts except those listed here.
+"""
 
-CHIP = ChipSpec(
+from dataclasses import replace
+
+from espforge.chips import esp32c6
+from espforge.chips.base import MemoryRegion, frozen_map
+
+CHIP = replace(
+    esp32c6.CHIP,
     name="esp32c61",
     chip_name="ESP32-C61",
-    image_format="esp32",
     image_chip_id=0x14,
-    uses_magic_value=False,
-    magic_value=None,
-    bootloader_flash_offset=0x0,
     uf2_family_id=0x77D850C4,
-    flash_sizes=frozen_map(
-        {
-            "1MB": 0x0,
-            "2MB": 0x10,
-            "4MB": 0x20,
-            "8MB": 0x30,
-            "16MB": 0x40,
-            "32MB": 0x50,
-            "64MB": 0x60,
-            "128MB": 0x70,
-        }
-    ),
     flash_frequencies=frozen_map({"80m": 0xF, "40m": 0x0, "20m": 0x2}),
     memory_map=(
         MemoryRegion(0x0, 0x10000, "PADDING"),
@@ -37,31 +28,7 @@ CHIP = ChipSpec(
         MemoryRegion(0x50000000, 0x50004000, "RTC_DRAM"),
         MemoryRegion(0x600FE000, 0x60100000, "MEM_INTERNAL2"),
     ),
-    irom_map=(0x42000000, 0x42800000),
-    drom_map=(0x42800000, 0x43000000),
-    spi=SpiRegisters(
-        base=0x60003000,
-        usr_offs=0x18,
-        usr1_offs=0x1C,
-        usr2_offs=0x20,
-        w0_offs=0x58,
-        mosi_dlen_offs=0x24,
-        miso_dlen_offs=0x28,
-    ),
-    uart_date_reg=0x6000007C,
-    uart_clkdiv_reg=0x60000014,
     efuse_base=0x600B4800,
     mac_efuse_reg=0x600B4844,
-    security_info_supported=True,
-    usb_otg_supported=False,
-    usb_serial_jtag_supported=True,
     watchdog_reset_supported=True,
-    flash_encrypted_write_align=0x10,
-    rom_flash_write_size=0x400,
-    mmu_page_sizes=(
-        0x2000,
-        0x4000,
-        0x8000,
-        0x10000,
-    ),
 )

@@ -1,67 +1,18 @@
-"""ESP32-H2: facts as data (from esptool 5.6's target description and the reference pages)."""
+"""ESP32-H2: facts as data (esptool 5.6's target description, the reference pages).
 
-from espforge.chips.base import ChipSpec, MemoryRegion, SpiRegisters, frozen_map
+The ESP32-H2 shares the ESP32-C6's facts except those listed here.
+"""
 
-CHIP = ChipSpec(
+from dataclasses import replace
+
+from espforge.chips import esp32c6
+from espforge.chips.base import frozen_map
+
+CHIP = replace(
+    esp32c6.CHIP,
     name="esp32h2",
     chip_name="ESP32-H2",
-    image_format="esp32",
     image_chip_id=0x10,
-    uses_magic_value=False,
-    magic_value=None,
-    bootloader_flash_offset=0x0,
     uf2_family_id=0x332726F6,
-    flash_sizes=frozen_map(
-        {
-            "1MB": 0x0,
-            "2MB": 0x10,
-            "4MB": 0x20,
-            "8MB": 0x30,
-            "16MB": 0x40,
-            "32MB": 0x50,
-            "64MB": 0x60,
-            "128MB": 0x70,
-        }
-    ),
     flash_frequencies=frozen_map({"48m": 0xF, "24m": 0x0, "16m": 0x1, "12m": 0x2}),
-    memory_map=(
-        MemoryRegion(0x0, 0x10000, "PADDING"),
-        MemoryRegion(0x42000000, 0x43000000, "DROM"),
-        MemoryRegion(0x40800000, 0x40880000, "DRAM"),
-        MemoryRegion(0x40800000, 0x40880000, "BYTE_ACCESSIBLE"),
-        MemoryRegion(0x4004AC00, 0x40050000, "DROM_MASK"),
-        MemoryRegion(0x40000000, 0x4004AC00, "IROM_MASK"),
-        MemoryRegion(0x42000000, 0x43000000, "IROM"),
-        MemoryRegion(0x40800000, 0x40880000, "IRAM"),
-        MemoryRegion(0x50000000, 0x50004000, "RTC_IRAM"),
-        MemoryRegion(0x50000000, 0x50004000, "RTC_DRAM"),
-        MemoryRegion(0x600FE000, 0x60100000, "MEM_INTERNAL2"),
-    ),
-    irom_map=(0x42000000, 0x42800000),
-    drom_map=(0x42800000, 0x43000000),
-    spi=SpiRegisters(
-        base=0x60003000,
-        usr_offs=0x18,
-        usr1_offs=0x1C,
-        usr2_offs=0x20,
-        w0_offs=0x58,
-        mosi_dlen_offs=0x24,
-        miso_dlen_offs=0x28,
-    ),
-    uart_date_reg=0x6000007C,
-    uart_clkdiv_reg=0x60000014,
-    efuse_base=0x600B0800,
-    mac_efuse_reg=0x600B0844,
-    security_info_supported=True,
-    usb_otg_supported=False,
-    usb_serial_jtag_supported=True,
-    watchdog_reset_supported=False,
-    flash_encrypted_write_align=0x10,
-    rom_flash_write_size=0x400,
-    mmu_page_sizes=(
-        0x2000,
-        0x4000,
-        0x8000,
-        0x10000,
-    ),
 )

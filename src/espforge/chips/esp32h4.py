@@ -1,28 +1,20 @@
-"""ESP32-H4: facts as data (from esptool 5.6's target description and the reference pages)."""
+"""ESP32-H4: facts as data (esptool 5.6's target description, the reference pages).
 
-from espforge.chips.base import ChipSpec, MemoryRegion, SpiRegisters, frozen_map
+The ESP32-H4 shares the ESP32-C3's facts except those listed here.
+"""
 
-CHIP = ChipSpec(
+from dataclasses import replace
+
+from espforge.chips import esp32c3
+from espforge.chips.base import MemoryRegion, SpiRegisters, frozen_map
+
+CHIP = replace(
+    esp32c3.CHIP,
     name="esp32h4",
     chip_name="ESP32-H4",
-    image_format="esp32",
     image_chip_id=0x1C,
-    uses_magic_value=False,
-    magic_value=None,
     bootloader_flash_offset=0x2000,
     uf2_family_id=0x9E0BAA8A,
-    flash_sizes=frozen_map(
-        {
-            "1MB": 0x0,
-            "2MB": 0x10,
-            "4MB": 0x20,
-            "8MB": 0x30,
-            "16MB": 0x40,
-            "32MB": 0x50,
-            "64MB": 0x60,
-            "128MB": 0x70,
-        }
-    ),
     flash_frequencies=frozen_map({"48m": 0xF, "24m": 0x0}),
     memory_map=(
         MemoryRegion(0x0, 0x10000, "PADDING"),
@@ -50,16 +42,6 @@ CHIP = ChipSpec(
     uart_clkdiv_reg=0x60012014,
     efuse_base=0x600B1800,
     mac_efuse_reg=0x600B1844,
-    security_info_supported=True,
-    usb_otg_supported=False,
-    usb_serial_jtag_supported=True,
     watchdog_reset_supported=False,
-    flash_encrypted_write_align=0x10,
-    rom_flash_write_size=0x400,
-    mmu_page_sizes=(
-        0x2000,
-        0x4000,
-        0x8000,
-        0x10000,
-    ),
+    mmu_page_sizes=(0x2000, 0x4000, 0x8000, 0x10000),
 )

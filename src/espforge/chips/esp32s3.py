@@ -1,29 +1,22 @@
-"""ESP32-S3: facts as data (from esptool 5.6's target description and the reference pages)."""
+"""ESP32-S3: facts as data (esptool 5.6's target description, the reference pages).
 
-from espforge.chips.base import ChipSpec, MemoryRegion, SpiRegisters, frozen_map
+The ESP32-S3 shares the ESP32's facts except those listed here.
+"""
 
-CHIP = ChipSpec(
+from dataclasses import replace
+
+from espforge.chips import esp32
+from espforge.chips.base import MemoryRegion, SpiRegisters
+
+CHIP = replace(
+    esp32.CHIP,
     name="esp32s3",
     chip_name="ESP32-S3",
-    image_format="esp32",
     image_chip_id=0x9,
     uses_magic_value=False,
     magic_value=None,
     bootloader_flash_offset=0x0,
     uf2_family_id=0xC47E5767,
-    flash_sizes=frozen_map(
-        {
-            "1MB": 0x0,
-            "2MB": 0x10,
-            "4MB": 0x20,
-            "8MB": 0x30,
-            "16MB": 0x40,
-            "32MB": 0x50,
-            "64MB": 0x60,
-            "128MB": 0x70,
-        }
-    ),
-    flash_frequencies=frozen_map({"80m": 0xF, "40m": 0x0, "26m": 0x1, "20m": 0x2}),
     memory_map=(
         MemoryRegion(0x0, 0x10000, "PADDING"),
         MemoryRegion(0x3C000000, 0x3D000000, "DROM"),
@@ -58,5 +51,6 @@ CHIP = ChipSpec(
     usb_serial_jtag_supported=True,
     watchdog_reset_supported=True,
     flash_encrypted_write_align=0x10,
-    rom_flash_write_size=0x400,
+    flash_segment_min_page_tail=0x0,
+    secure_boot_v1=False,
 )

@@ -1,29 +1,19 @@
-"""ESP32-S31: facts as data (from esptool 5.6's target description and the reference pages)."""
+"""ESP32-S31: facts as data (esptool 5.6's target description, the reference pages).
 
-from espforge.chips.base import ChipSpec, MemoryRegion, SpiRegisters, frozen_map
+The ESP32-S31 shares the ESP32-C5's facts except those listed here.
+"""
 
-CHIP = ChipSpec(
+from dataclasses import replace
+
+from espforge.chips import esp32c5
+from espforge.chips.base import MemoryRegion, SpiRegisters
+
+CHIP = replace(
+    esp32c5.CHIP,
     name="esp32s31",
     chip_name="ESP32-S31",
-    image_format="esp32",
     image_chip_id=0x20,
-    uses_magic_value=False,
-    magic_value=None,
-    bootloader_flash_offset=0x2000,
     uf2_family_id=0x3101F7C1,
-    flash_sizes=frozen_map(
-        {
-            "1MB": 0x0,
-            "2MB": 0x10,
-            "4MB": 0x20,
-            "8MB": 0x30,
-            "16MB": 0x40,
-            "32MB": 0x50,
-            "64MB": 0x60,
-            "128MB": 0x70,
-        }
-    ),
-    flash_frequencies=frozen_map({"80m": 0xF, "40m": 0x0, "20m": 0x2}),
     memory_map=(
         MemoryRegion(0x0, 0x10000, "PADDING"),
         MemoryRegion(0x40000000, 0x54000000, "DROM"),
@@ -48,19 +38,8 @@ CHIP = ChipSpec(
         miso_dlen_offs=0x28,
     ),
     uart_date_reg=0x2038A08C,
-    uart_clkdiv_reg=0x60000014,
     efuse_base=0x20715000,
     mac_efuse_reg=0x20715050,
-    security_info_supported=True,
     usb_otg_supported=True,
-    usb_serial_jtag_supported=True,
-    watchdog_reset_supported=True,
-    flash_encrypted_write_align=0x10,
-    rom_flash_write_size=0x400,
-    mmu_page_sizes=(
-        0x8000,
-        0x10000,
-        0x20000,
-        0x40000,
-    ),
+    mmu_page_sizes=(0x8000, 0x10000, 0x20000, 0x40000),
 )

@@ -1,4 +1,4 @@
-"""ESP8266: facts as data (from esptool 5.6's target description and the reference pages)."""
+"""ESP8266: facts as data (esptool 5.6's target description, the reference pages)."""
 
 from espforge.chips.base import ChipSpec, MemoryRegion, SpiRegisters, frozen_map
 
@@ -49,5 +49,4 @@ CHIP = ChipSpec(
     usb_serial_jtag_supported=False,
     watchdog_reset_supported=False,
     flash_encrypted_write_align=0x10,
-    rom_flash_write_size=0x400,
 )

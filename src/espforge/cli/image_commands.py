@@ -97,14 +97,7 @@ def run_elf2image(invocation: Invocation) -> None:
         ram_only_header=values["ram_only_header"],
     )
     invocation.echo(f"Creating {chip.chip_name} image...")
-    messages: list[str] = []
-    elf2image(values["filename"], chip, options, output=values["output"], messages=messages)
-    for message in messages:
-        # The library marks esptool's warnings with its "Warning: " prefix.
-        if message.startswith("Warning: "):
-            invocation.warn(message.removeprefix("Warning: "))
-        else:
-            invocation.echo(message)
+    elf2image(values["filename"], chip, options, output=values["output"])
     invocation.echo(f"Successfully created {chip.chip_name} image.")
 
 

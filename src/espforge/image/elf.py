@@ -7,7 +7,7 @@ It picks the same parts of the file that esptool's elf2image builds images from:
 * NOBITS sections (.bss and friends) with a non-zero address and size become `nobits_sections`
   (they take no room in an image);
 * string tables and zero-address or empty sections are ignored silently, and any other type is
-  ignored with a warning;
+  ignored with a logged warning;
 * PT_LOAD program headers with a non-zero physical address and file size become `segments`.
 
 Anything malformed raises `ImageError` naming the file.
@@ -16,8 +16,9 @@ Anything malformed raises `ImageError` naming the file.
 from __future__ import annotations
 
 import hashlib
+import logging
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from espforge.errors import ImageError
 
@@ -38,6 +39,8 @@ _FILE_HEADER = struct.Struct("<16sHHIIIIIHHHHHH")
 _SECTION_HEADER = struct.Struct("<10I")
 _PROGRAM_HEADER = struct.Struct("<8I")
 PROGRAM_SEGMENT_NAME = "PHDR"  # what a program segment is called where a section name would be
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -76,7 +79,6 @@ class ElfFile:
     nobits_sections: list[ElfSection]
     segments: list[ElfSegment]
     program_header_count: int
-    warnings: list[str] = field(default_factory=list)
 
     @property
     def architecture(self) -> str:
@@ -99,7 +101,6 @@ class _ElfParser:
     def __init__(self, data: bytes, source: str) -> None:
         self.data = data
         self.source = source
-        self.warnings: list[str] = []
 
     def fail(self, problem: str) -> ImageError:
         return ImageError(f"{self.source}: {problem}; is it an ELF file from an ESP toolchain?")
@@ -127,7 +128,6 @@ class _ElfParser:
             nobits,
             self.read_segments(phoff, phnum),
             phnum,
-            self.warnings,
         )
 
     def table(self, offset: int, count: int, entry_size: int, what: str) -> bytes:
@@ -153,9 +153,7 @@ class _ElfParser:
             raise self.fail(f"names section index {names_index} is past the {count} sections")
         names_header = headers[names_index]
         if names_header[1] != SHT_STRTAB:
-            self.warnings.append(
-                f"ELF file has incorrect STRTAB section type {names_header[1]:#04x}"
-            )
+            log.warning("ELF file has incorrect STRTAB section type %#04x", names_header[1])
         names = self.data[names_header[4] : names_header[4] + names_header[5]]
         sections: list[ElfSection] = []
         nobits: list[ElfSection] = []
@@ -170,7 +168,7 @@ class _ElfParser:
                 name = self.name_at(names, name_offset)
                 nobits.append(ElfSection(name, address, b"", flags, kind, align))
             else:
-                self.warnings.append(f"Unknown section type {kind:#04x} in ELF file")
+                log.warning("Unknown section type %#04x in ELF file", kind)
         return sections, nobits
 
     def name_at(self, names: bytes, offset: int) -> str:

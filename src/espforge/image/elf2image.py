@@ -14,6 +14,7 @@ The output matches esptool 5.6 byte for byte. The layouts:
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import struct
 from collections.abc import Sequence
@@ -54,14 +55,14 @@ CHECKSUM_BLOCK = 16
 # the memory types that decide section merging are the ESP32's.
 ESP8266_V3_TABLES_CHIP = "esp32"
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Elf2ImageOptions:
     """elf2image's options, named and defaulted as esptool 5.6's command line has them.
 
-    Sizes are in bytes. `flash_freq` None writes frequency code 0, as esptool does. esptool 5.6's
-    elf2image has no --spi-connection; `spi_connection` exists for the CLI's sake and must stay
-    None (anything else is refused).
+    Sizes are in bytes. `flash_freq` None writes frequency code 0, as esptool does.
     """
 
     version: int = 1
@@ -79,7 +80,6 @@ class Elf2ImageOptions:
     flash_mmu_page_size: int | None = None
     pad_to_size: int | None = None
     ram_only_header: bool = False
-    spi_connection: str | None = None
 
 
 @dataclass
@@ -107,7 +107,6 @@ class _Plan:
     elf_sha256: bytes | None
     elf_sha256_offset: int
     append_digest: bool
-    messages: list[str]
 
     def is_flash(self, address: int) -> bool:
         if self.chip.image_format == "esp32":
@@ -122,17 +121,16 @@ def build_images(
     chip: ChipSpec,
     options: Elf2ImageOptions,
     source: str = "ELF",
-    messages: list[str] | None = None,
 ) -> list[tuple[str, bytes]]:
     """The images esptool's elf2image makes from `elf_data`, as (name part, bytes) pairs.
 
     ESP8266 v1 gives one or two pairs whose name parts ("0x00000.bin", "0x10000.bin") follow
     the output prefix. Every other format gives one pair whose name part is what esptool puts
     after the ELF file's stem when no output name is given (".bin", or "-0x10000.bin" for v2).
-    The lines esptool prints between "Creating..." and "Successfully created..." are appended
-    to `messages`, warnings with a "Warning: " prefix.
+    The lines esptool prints between "Creating..." and "Successfully created..." are logged, its
+    notes at INFO and its warnings at WARNING level.
     """
-    plan = _plan(parse_elf(elf_data, source), chip, options, source, messages)
+    plan = _plan(parse_elf(elf_data, source), chip, options, source)
     if chip.image_format == "esp32":
         return [(".bin", _EspLayout(plan).esp32_image())]
     if options.version == 3:
@@ -147,14 +145,13 @@ def elf2image(
     chip: ChipSpec,
     options: Elf2ImageOptions,
     output: str | None = None,
-    messages: list[str] | None = None,
 ) -> list[str]:
     """Build the image(s) for `elf_path` and write them; returns the paths written.
 
     `output` is the file name, or for ESP8266 v1 the prefix of both file names; None picks
     esptool's default names beside the ELF file.
     """
-    outputs = build_images(read_input(elf_path), chip, options, elf_path, messages)
+    outputs = build_images(read_input(elf_path), chip, options, elf_path)
     if chip.image_format == "esp8266" and options.version == 1:
         prefix = f"{elf_path}-" if output is None else output
         paths = [prefix + name_part for name_part, _ in outputs]
@@ -167,16 +164,8 @@ def elf2image(
     return paths
 
 
-def _plan(
-    elf: ElfFile,
-    chip: ChipSpec,
-    options: Elf2ImageOptions,
-    source: str,
-    messages: list[str] | None,
-) -> _Plan:
+def _plan(elf: ElfFile, chip: ChipSpec, options: Elf2ImageOptions, source: str) -> _Plan:
     _check_options(chip, options, source)
-    notes = messages if messages is not None else []
-    notes.extend(f"Warning: {warning}" for warning in elf.warnings)
     esp32_family = chip.image_format == "esp32"
     tables_chip = chip if options.version != 3 else get_chip(ESP8266_V3_TABLES_CHIP)
     plan = _Plan(
@@ -191,12 +180,11 @@ def _plan(
         elf_sha256=None,
         elf_sha256_offset=0,
         append_digest=not esp32_family or (options.append_digest and not options.ram_only_header),
-        messages=notes,
     )
     _choose_page_size(plan, elf, source)
     _place_elf_sha256(plan, elf)
     if options.ram_only_header:
-        notes.append(
+        log.info(
             "Image has only RAM segments visible. "
             "ROM segments are hidden and SHA256 digest is not appended."
         )
@@ -215,10 +203,6 @@ def _check_options(chip: ChipSpec, options: Elf2ImageOptions, source: str) -> No
     esp32_family = chip.image_format == "esp32"
     secure_padding = options.secure_pad or options.secure_pad_v2
     checks = (
-        (
-            options.spi_connection is not None,
-            "elf2image takes no SPI connection setting; drop --spi-connection",
-        ),
         (
             options.version not in (1, 2, 3),
             f"image version {options.version} does not exist; choose 1, 2 or 3",
@@ -319,10 +303,10 @@ def _choose_page_size(plan: _Plan, elf: ElfFile, source: str) -> None:
     for size in reversed(supported):
         if (app_desc_section.address - 32) % size == 0:
             plan.page_size = size
-            plan.messages.append(f"MMU page size not specified, set to {size // 1024} KB")
+            log.info("MMU page size not specified, set to %d KB", size // 1024)
             return
-    plan.messages.append(
-        "Warning: App description segment is not aligned to MMU page size, probably linker "
+    log.warning(
+        "App description segment is not aligned to MMU page size, probably linker "
         "script issue or wrong MMU page size. Try to set MMU page size parameter manually."
     )
 
@@ -332,9 +316,10 @@ def _set_page_size(plan: _Plan, size: int, source: str) -> None:
     if not supported:
         if size != plan.page_size:
             fallback = f" Defaulting to {plan.page_size // 1024}KB." if plan.page_size else ""
-            plan.messages.append(
-                "Warning: Changing MMU page size is not supported on "
-                f"{plan.tables_chip.chip_name}!{fallback}"
+            log.warning(
+                "Changing MMU page size is not supported on %s!%s",
+                plan.tables_chip.chip_name,
+                fallback,
             )
         return
     if size not in supported:
@@ -367,7 +352,7 @@ def _merge_adjacent(plan: _Plan) -> None:
     kept: list[_Piece] = []
     for earlier, later in reversed(list(pairwise(pieces))):
         if pad_for_alignment:
-            _pad_to_aligned_successor(earlier, later, plan.messages)
+            _pad_to_aligned_successor(earlier, later)
         end = earlier.address + len(earlier.data)
         memory_map = plan.tables_chip
         same_memory = memory_map.region_names(earlier.address) == memory_map.region_names(
@@ -380,17 +365,19 @@ def _merge_adjacent(plan: _Plan) -> None:
     kept.insert(0, pieces[0])
     merged = len(pieces) - len(kept)
     if merged:
-        plan.messages.append(f"Merged {merged} ELF section{'s' if merged > 1 else ''}.")
+        log.info("Merged %d ELF section%s.", merged, "s" if merged > 1 else "")
     plan.pieces = kept
 
 
-def _pad_to_aligned_successor(earlier: _Piece, later: _Piece, messages: list[str]) -> None:
+def _pad_to_aligned_successor(earlier: _Piece, later: _Piece) -> None:
     end = earlier.address + len(earlier.data)
     aligned_end = end + (-end % later.align if later.align > 1 else 0)
     if aligned_end != end and aligned_end == later.address:
-        messages.append(
-            f"NOTE: Inserting {aligned_end - end} bytes padding between {earlier.name} and "
-            f"{later.name}"
+        log.info(
+            "NOTE: Inserting %d bytes padding between %s and %s",
+            aligned_end - end,
+            earlier.name,
+            later.name,
         )
         earlier.data += bytes(aligned_end - end)
 

@@ -31,6 +31,7 @@ CHECKSUM_SEED = 0xEF
 COMMON_HEADER_SIZE = 8
 EXTENDED_HEADER_SIZE = 16
 SEGMENT_HEADER_SIZE = 8
+EXTENDED_HEADER_END = COMMON_HEADER_SIZE + EXTENDED_HEADER_SIZE
 SHA256_SIZE = 32
 CHECKSUM_ALIGN = 16
 MAX_SEGMENTS = 16
@@ -293,6 +294,32 @@ def detect_image_chip(data: bytes, source: str = "image") -> ChipSpec:
     return get_chip("esp8266")
 
 
+def require_image_for(data: bytes, chip: ChipSpec, source: str = "image") -> None:
+    """Refuse an image whose header names another chip than `chip`."""
+    named = detect_image_chip(data, source)
+    if chip.image_format == "esp8266" or data[0] != IMAGE_MAGIC:
+        if named == chip:
+            return
+        owner = named.chip_name
+    else:
+        if len(data) < EXTENDED_HEADER_END:
+            return  # too short to name a chip: the parser says what is missing
+        chip_id = int.from_bytes(data[12:14], "little")
+        if chip_id == chip.image_chip_id:
+            return
+        known = chip_by_image_id(chip_id)
+        if known is not None:
+            owner = f"{known.chip_name} (chip id {chip_id})"
+        elif data[EXTENDED_HEADER_END - 1] in (0, 1):
+            owner = f"an unknown chip (chip id {chip_id})"
+        else:
+            owner = named.chip_name  # no extended header at all: an ESP8266 image
+    raise ImageError(
+        f"{source}: is an image for {owner}, not {chip.chip_name}: "
+        f"build it for {chip.chip_name} or choose the matching --chip (or auto)"
+    )
+
+
 def load_image(
     data: bytes,
     chip: ChipSpec | None = None,
@@ -305,11 +332,13 @@ def load_image(
     """
     if chip is None:
         chip = detect_image_chip(data, source)
+    elif check_chip_id:
+        require_image_for(data, chip, source)
     reader = _Reader(data, source)
     if chip.image_format == "esp8266":
         image = _load_esp8266(reader, chip)
     else:
-        image = _load_esp32(reader, chip, check_chip_id)
+        image = _load_esp32(reader, chip)
     if len(image.segments) > MAX_SEGMENTS:
         raise reader.fail(f"has {len(image.segments)} segments (at most {MAX_SEGMENTS})")
     return image
@@ -401,19 +430,12 @@ def _load_esp8266_v2(reader: _Reader, chip: ChipSpec) -> FirmwareImage:
     )
 
 
-def _load_esp32(reader: _Reader, chip: ChipSpec, check_chip_id: bool) -> FirmwareImage:
+def _load_esp32(reader: _Reader, chip: ChipSpec) -> FirmwareImage:
     magic, count, mode, size_freq, entry = reader.common_header(IMAGE_MAGIC)
     try:
         extended = ExtendedHeader.unpack(reader.take(EXTENDED_HEADER_SIZE, "extended header"))
     except ValueError as exc:
         raise reader.fail(f"has a bad extended header ({exc})") from None
-    if check_chip_id and extended.chip_id != chip.image_chip_id:
-        owner = chip_by_image_id(extended.chip_id)
-        owner_name = owner.chip_name if owner else "an unknown chip"
-        raise ImageError(
-            f"{reader.source}: is an image for {owner_name} (chip id {extended.chip_id}), "
-            f"not {chip.chip_name}: build it for {chip.chip_name} or choose the matching --chip"
-        )
     segments = [reader.segment() for _ in range(count)]
     stored, offset = reader.checksum_byte()
     image = FirmwareImage(

@@ -11,33 +11,23 @@ import hashlib
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from espforge.chips import ChipSpec
 from espforge.errors import ImageError
+from espforge.image.firmware import (
+    COMMON_HEADER_SIZE,
+    FLASH_MODES,
+    IMAGE_MAGIC,
+    SHA256_SIZE,
+    FirmwareImage,
+    load_image,
+)
 
 log = logging.getLogger(__name__)
 
 KEEP = "keep"
-IMAGE_MAGIC = 0xE9
-FLASH_MODES = {"qio": 0, "qout": 1, "dio": 2, "dout": 3}
-
-COMMON_HEADER_LEN = 8
-EXTENDED_HEADER_LEN = 16
-SEGMENT_HEADER_LEN = 8
-DIGEST_FLAG_OFFSET = COMMON_HEADER_LEN + EXTENDED_HEADER_LEN - 1
-DIGEST_LEN = 32
-MAX_SEGMENTS = 16  # more than this is a malformed image, not a bootloader
 
 _SIZE_PATTERN = re.compile(r"(\d+)(KB|MB)")
-
-
-@dataclass(frozen=True)
-class ImageExtent:
-    """Where a bootloader image's checksummed part ends and whether a SHA-256 digest follows."""
-
-    hashed_length: int  # header, segments, padding and checksum byte
-    digest_appended: bool
 
 
 def flash_size_bytes(flash_size: str) -> int:
@@ -66,7 +56,7 @@ def update_flash_params(
     image for `chip` at its bootloader offset is returned unchanged.
     """
     _refuse_detect(flash_size)
-    if len(data) < COMMON_HEADER_LEN or address != chip.bootloader_flash_offset:
+    if len(data) < COMMON_HEADER_SIZE or address != chip.bootloader_flash_offset:
         return data
     if flash_mode == flash_freq == flash_size == KEEP:
         return data
@@ -77,8 +67,8 @@ def update_flash_params(
             address,
         )
         return data
-    extent = measure_image(data, chip)
-    if extent is None:
+    image = parse_bootloader(data, chip, source)
+    if image is None:
         log.warning(
             "%s at %#x is not a valid %s image, so its flash settings are left as they are.",
             source,
@@ -91,42 +81,21 @@ def update_flash_params(
     if header != data[2:4]:
         log.info("Flash parameters set to %#06x.", int.from_bytes(header, "big"))
         data = data[:2] + header + data[4:]
-    if extent.digest_appended:
-        data = _with_fresh_digest(data, extent.hashed_length)
+    if image.hash_appended:
+        data = _with_fresh_digest(data, image.checksum_offset + 1)
         log.info("SHA digest in image updated.")
     return data
 
 
-def measure_image(data: bytes, chip: ChipSpec) -> ImageExtent | None:
-    """The extent of the bootloader image at the start of `data`, or None if it is malformed.
+def parse_bootloader(data: bytes, chip: ChipSpec, source: str) -> FirmwareImage | None:
+    """The image at the start of `data`, or None if it is malformed.
 
-    Accepts exactly what esptool's loader accepts: the magic byte, a complete header, at most 16
-    complete segments and a checksum byte at the next 16-byte boundary. The checksum's value and
-    the extended header's chip id are not checked.
+    Like esptool, only the structure counts: the checksum's value and the chip id are not checked.
     """
-    if len(data) < COMMON_HEADER_LEN or data[0] != IMAGE_MAGIC:
+    try:
+        return load_image(data, chip, source, check_chip_id=False)
+    except ImageError:
         return None
-    segment_count = data[1]
-    if segment_count > MAX_SEGMENTS:
-        return None
-    position = COMMON_HEADER_LEN
-    digest_appended = False  # ESP8266 images have no extended header, so never a digest
-    if chip.image_format == "esp32":
-        position += EXTENDED_HEADER_LEN
-        if len(data) < position or data[DIGEST_FLAG_OFFSET] not in (0, 1):
-            return None
-        digest_appended = data[DIGEST_FLAG_OFFSET] == 1
-    for _ in range(segment_count):
-        if len(data) < position + SEGMENT_HEADER_LEN:
-            return None
-        segment_size = int.from_bytes(data[position + 4 : position + 8], "little")
-        position += SEGMENT_HEADER_LEN + segment_size
-        if len(data) < position:
-            return None
-    checksum_position = position | 0xF  # the last byte of the 16-byte block
-    if len(data) <= checksum_position:
-        return None
-    return ImageExtent(checksum_position + 1, digest_appended)
 
 
 def _refuse_detect(flash_size: str) -> None:
@@ -170,5 +139,5 @@ def _code_for(codes: Mapping[str, int], name: str, what: str, chip: ChipSpec) ->
 def _with_fresh_digest(data: bytes, hashed_length: int) -> bytes:
     """`data` with the SHA-256 digest after its first `hashed_length` bytes recomputed."""
     hashed = data[:hashed_length]
-    trailer = data[hashed_length + DIGEST_LEN :]
+    trailer = data[hashed_length + SHA256_SIZE :]
     return hashed + hashlib.sha256(hashed).digest() + trailer

@@ -144,16 +144,18 @@ def _load_as(data: bytes, chip: str, source: str) -> FirmwareImage:
     named_by_image = detect_image_chip(data, source)
     spec = named_by_image if chip == AUTO else _chip_named(chip)
     try:
-        # As in esptool, the image's 16-bit chip id is only shown, never checked: detection
-        # reads its low byte, and a chip given by the caller is trusted.
-        return load_image(data, spec, source, check_chip_id=False)
+        # Detection reads the low byte of the 16-bit chip id, as esptool's does. A chip the
+        # caller names must match the image's id: esptool would print another chip's image
+        # under the named chip's headings, which misleads more than it helps.
+        image = load_image(data, spec, source, check_chip_id=chip != AUTO)
     except ImageError as exc:
-        if named_by_image == spec:
+        if named_by_image == spec or "is an image for" in str(exc):
             raise
         raise ImageError(
             f"{exc} It looks like an image for {named_by_image.chip_name}: "
             f"try --chip {named_by_image.name} or auto."
         ) from None
+    return image
 
 
 def _chip_named(name: str) -> ChipSpec:

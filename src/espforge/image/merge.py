@@ -70,8 +70,31 @@ def merge_bin(
     """Merge the files at their flash addresses into `output`; Intel HEX inputs bring their own."""
     regions = [region for address, path in inputs for region in read_merge_input(address, path)]
     merged = merge_images(regions, chip, options)
+    _announce(regions, options)
     write_output(output, merged)
-    log.info("Wrote %#x bytes to file '%s'.", len(merged), output)
+    flashing = (
+        "ready to be flashed with any ESP USB Bridge"
+        if options.format == "uf2"
+        else f"ready to flash to offset {options.target_offset:#x}"
+    )
+    log.info("Wrote %#x bytes to file '%s', %s.", len(merged), output, flashing)
+
+
+def _announce(regions: list[Region], options: MergeOptions) -> None:
+    """What esptool says before it merges, per output format."""
+    if options.format == "uf2":
+        for address, _, source in sorted(regions, key=lambda region: region[0]):
+            log.info("Adding '%s' at %#x...", source, address)
+    elif options.format == "raw":
+        log.info(
+            "HINT: Consider using --format hex to avoid flashing unused 0xFF padding "
+            "between input regions."
+        )
+    elif len(regions) == 1:
+        log.warning(
+            "Only one input file specified, output may include additional padding if input "
+            "file was previously merged."
+        )
 
 
 def read_merge_input(address: int, path: str) -> list[Region]:

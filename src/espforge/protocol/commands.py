@@ -5,8 +5,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
-from functools import reduce
-from operator import xor
+
+# *_DATA commands carry the same one-byte XOR sum that guards image segments.
+from espforge.image.firmware import checksum as checksum
 
 
 class Opcode(IntEnum):
@@ -36,7 +37,6 @@ class Opcode(IntEnum):
 
 DIRECTION_REQUEST = 0x00
 DIRECTION_RESPONSE = 0x01
-CHECKSUM_SEED = 0xEF
 SYNC_PAYLOAD = b"\x07\x07\x12\x20" + b"\x55" * 32
 
 _HEADER = struct.Struct("<BBHI")
@@ -78,11 +78,6 @@ ERROR_MESSAGES: dict[int, str] = {
     0xCB00: "NAND erase failed",
     0xFF00: "command not implemented",
 }
-
-
-def checksum(data: bytes, seed: int = CHECKSUM_SEED) -> int:
-    """XOR of every byte, starting from the seed: what *_DATA commands carry in their header."""
-    return reduce(xor, data, seed)
 
 
 def encode_command(opcode: int, data: bytes = b"", checksum_value: int = 0) -> bytes:
