@@ -482,7 +482,10 @@ def test_directory(tmp_path: Path) -> None:
 
 def test_not_an_image() -> None:
     path = fixture_path("images", "partitions_singleapp.bin")
-    with pytest.raises(ImageError, match=r"partitions_singleapp\.bin: is not a firmware image"):
+    with pytest.raises(
+        ImageError,
+        match=r"partitions_singleapp\.bin: is not a valid image \(invalid magic number: 0xaa\)",
+    ):
         image_info(path)
 
 

@@ -284,7 +284,8 @@ def detect_image_chip(data: bytes, source: str = "image") -> ChipSpec:
         raise ImageError(f"{source}: is empty, not a firmware image")
     if data[0] not in (IMAGE_MAGIC, ESP8266_V2_MAGIC):
         raise ImageError(
-            f"{source}: is not a firmware image (magic byte {data[0]:#04x}, expected 0xe9 or 0xea)"
+            f"{source}: is not a valid image (invalid magic number: {data[0]:#04x}); "
+            "firmware images start with 0xe9 (0xea for ESP8266 v2)"
         )
     extended = data[COMMON_HEADER_SIZE : COMMON_HEADER_SIZE + EXTENDED_HEADER_SIZE]
     if data[0] == IMAGE_MAGIC and len(extended) == EXTENDED_HEADER_SIZE and extended[-1] in (0, 1):
