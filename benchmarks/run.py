@@ -281,9 +281,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             cases = [case for case in cases if arguments.only in case.name]
         results = measure(cases, workdir, arguments.runs)
     print(render(results, arguments.runs))
-    if arguments.check and any(result.verdict == "FAIL" for result in results):
-        return 1
-    return 0
+    failed = arguments.check and any(result.verdict == "FAIL" for result in results)
+    return max(int(failed), _run_secure_benchmark(arguments))
+
+
+def _run_secure_benchmark(arguments: argparse.Namespace) -> int:
+    """The espsecure comparison (benchmarks/secure_bench.py) in the same run, same filters."""
+    import secure_bench
+
+    if not secure_bench.all_cases(arguments.only):
+        return 0
+    print()
+    options = ["--runs", str(arguments.runs)]
+    options += ["--only", arguments.only] if arguments.only else []
+    options += ["--check"] if arguments.check else []
+    return secure_bench.main(options)
 
 
 if __name__ == "__main__":
