@@ -2,11 +2,21 @@
 
 from espforge.chips.base import (
     STANDARD_FLASH_SIZES,
+    BootMessages,
+    ChipRevisionFields,
     ChipSpec,
+    CrystalFacts,
+    EfuseMac,
     MemoryRegion,
+    RegisterField,
+    RomProtocol,
+    RtcCalibration,
     SpiRegisters,
     frozen_map,
 )
+
+EFUSE_READ_BASE = 0x3FF5A000  # eFuse block 0, word n at + 4 * n
+APB_CTL_DATE = 0x3FF6607C
 
 CHIP = ChipSpec(
     name="esp32",
@@ -58,4 +68,46 @@ CHIP = ChipSpec(
     flash_encrypted_write_align=0x20,
     flash_segment_min_page_tail=0x24,
     secure_boot_v1=True,
+    rom=RomProtocol(
+        status_length=4,
+        flash_begin_encrypted_word=False,
+        compressed_writes=True,
+        flash_md5=True,
+        read_flash_slow=True,
+        change_baudrate=True,
+        spi_attach=True,
+        spi_set_params=True,
+        security_info_length=None,
+    ),
+    mac=EfuseMac(low_word=EFUSE_READ_BASE + 4, high_word=EFUSE_READ_BASE + 8),
+    revision=ChipRevisionFields(
+        # Three scattered bits make a code: APB_CTL_DATE bit 31, word 5 bit 20, word 3 bit 15.
+        major=(
+            RegisterField(APB_CTL_DATE, 31, 1),
+            RegisterField(EFUSE_READ_BASE + 20, 20, 1),
+            RegisterField(EFUSE_READ_BASE + 12, 15, 1),
+        ),
+        minor=(RegisterField(EFUSE_READ_BASE + 20, 24, 2),),
+        major_by_code={0: 0, 1: 1, 3: 2, 7: 3},
+    ),
+    crystal=CrystalFacts(
+        fixed_mhz=None,
+        rom_calibration=RtcCalibration(
+            cali_field=RegisterField(0x3FF5F06C, 7, 25),
+            ck8m_field=RegisterField(EFUSE_READ_BASE + 16, 0, 8),
+        ),
+    ),
+    boot_messages=BootMessages(
+        header="ets Jun  8 2016 00:22:57\r\n\r\n",
+        reset_cause="rst:0x1 (POWERON_RESET)",
+        download_mode="boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))",
+        flash_mode="boot:0x13 (SPI_FAST_FLASH_BOOT)",
+        flash_preamble=(
+            "configsip: 0, SPIWP:0xee\r\n"
+            "clk_drv:0x00,q_drv:0x00,d_drv:0x00,cs0_drv:0x00,hd_drv:0x00,wp_drv:0x00\r\n"
+            "mode:DIO, clock div:2\r\n"
+        ),
+        load_line="load:{address:#010x},len:{length}\r\n",
+        no_image="flash read err, 1000\r\nets_main.c 371 \r\n",
+    ),
 )

@@ -6,7 +6,19 @@ The ESP32-C3 shares the ESP32's facts except those listed here.
 from dataclasses import replace
 
 from espforge.chips import esp32
-from espforge.chips.base import MemoryRegion, SpiRegisters
+from espforge.chips.base import (
+    ChipRevisionFields,
+    CrystalFacts,
+    EfuseMac,
+    MemoryRegion,
+    RegisterField,
+    SpiRegisters,
+    WatchdogRegisters,
+    rom_boot_messages,
+)
+
+BLOCK1 = 0x60008844  # eFuse block 1, word n at + 4 * n
+RTC_CNTL = 0x60008000
 
 CHIP = replace(
     esp32.CHIP,
@@ -40,6 +52,7 @@ CHIP = replace(
         w0_offs=0x58,
         mosi_dlen_offs=0x24,
         miso_dlen_offs=0x28,
+        addr_msb_aligned=False,
     ),
     uart_date_reg=0x6000007C,
     uart_clkdiv_reg=0x60000014,
@@ -51,4 +64,26 @@ CHIP = replace(
     flash_encrypted_write_align=0x10,
     flash_segment_min_page_tail=0x0,
     secure_boot_v1=False,
+    rom=replace(esp32.CHIP.rom, flash_begin_encrypted_word=True, security_info_length=20),
+    mac=EfuseMac(low_word=BLOCK1, high_word=BLOCK1 + 4),
+    revision=ChipRevisionFields(
+        major=(RegisterField(BLOCK1 + 20, 24, 2),),
+        minor=(RegisterField(BLOCK1 + 20, 23, 1), RegisterField(BLOCK1 + 12, 18, 3)),
+    ),
+    crystal=CrystalFacts(fixed_mhz=40),
+    watchdog=WatchdogRegisters(
+        wdt_config0=RTC_CNTL + 0x90,
+        wdt_config1=RTC_CNTL + 0x94,
+        wdt_protect=RTC_CNTL + 0xA8,
+        swd_config=RTC_CNTL + 0xAC,
+        swd_auto_feed=1 << 31,
+        swd_protect=RTC_CNTL + 0xB0,
+        swd_key=0x8F1D312A,
+    ),
+    boot_messages=rom_boot_messages(
+        "esp32c3-api1-20210207",
+        "Feb  7 2021",
+        "boot:0x5 (DOWNLOAD(USB/UART0/1))",
+        "boot:0xc (SPI_FAST_FLASH_BOOT)",
+    ),
 )

@@ -6,7 +6,17 @@ The ESP32-C5 shares the ESP32-C6's facts except those listed here.
 from dataclasses import replace
 
 from espforge.chips import esp32c6
-from espforge.chips.base import MemoryRegion, frozen_map
+from espforge.chips.base import (
+    ChipRevisionFields,
+    CrystalFacts,
+    EfuseMac,
+    MemoryRegion,
+    RegisterField,
+    frozen_map,
+    rom_boot_messages,
+)
+
+BLOCK1 = 0x600B4844  # eFuse block 1, word n at + 4 * n
 
 CHIP = replace(
     esp32c6.CHIP,
@@ -35,4 +45,17 @@ CHIP = replace(
     mac_efuse_reg=0x600B4844,
     watchdog_reset_supported=True,
     mmu_page_sizes=(),
+    mac=EfuseMac(low_word=BLOCK1, high_word=BLOCK1 + 4, has_eui64=True),
+    revision=ChipRevisionFields(
+        major=(RegisterField(BLOCK1 + 8, 4, 2),),
+        minor=(RegisterField(BLOCK1 + 8, 0, 4),),
+    ),
+    # 40 or 48 MHz, told by the UART divider; the ROM's assumption is in PCR_SYSCLK_CONF.
+    crystal=CrystalFacts(fixed_mhz=None, rom_assumed_field=RegisterField(0x60096110, 24, 7)),
+    boot_messages=rom_boot_messages(
+        "esp32c5-eco2-20250121",
+        "Jan 21 2025",
+        "boot:0x4 (DOWNLOAD(USB/UART/SDIO))",
+        "boot:0xc (SPI_FAST_FLASH_BOOT)",
+    ),
 )

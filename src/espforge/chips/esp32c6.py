@@ -6,7 +6,19 @@ The ESP32-C6 shares the ESP32-C3's facts except those listed here.
 from dataclasses import replace
 
 from espforge.chips import esp32c3
-from espforge.chips.base import MemoryRegion, SpiRegisters, frozen_map
+from espforge.chips.base import (
+    ChipRevisionFields,
+    EfuseMac,
+    MemoryRegion,
+    RegisterField,
+    SpiRegisters,
+    WatchdogRegisters,
+    frozen_map,
+    rom_boot_messages,
+)
+
+BLOCK1 = 0x600B0844  # eFuse block 1, word n at + 4 * n
+LP_WDT = 0x600B1C00
 
 CHIP = replace(
     esp32c3.CHIP,
@@ -37,9 +49,30 @@ CHIP = replace(
         w0_offs=0x58,
         mosi_dlen_offs=0x24,
         miso_dlen_offs=0x28,
+        addr_msb_aligned=False,
     ),
     efuse_base=0x600B0800,
     mac_efuse_reg=0x600B0844,
     watchdog_reset_supported=False,
     mmu_page_sizes=(0x2000, 0x4000, 0x8000, 0x10000),
+    mac=EfuseMac(low_word=BLOCK1, high_word=BLOCK1 + 4, has_eui64=True),
+    revision=ChipRevisionFields(
+        major=(RegisterField(BLOCK1 + 12, 22, 2),),
+        minor=(RegisterField(BLOCK1 + 12, 18, 4),),
+    ),
+    watchdog=WatchdogRegisters(
+        wdt_config0=LP_WDT,
+        wdt_config1=LP_WDT + 0x4,
+        wdt_protect=LP_WDT + 0x18,
+        swd_config=LP_WDT + 0x1C,
+        swd_auto_feed=1 << 18,
+        swd_protect=LP_WDT + 0x20,
+        swd_key=0x50D83AA1,
+    ),
+    boot_messages=rom_boot_messages(
+        "esp32c6-20220919",
+        "Sep 19 2022",
+        "boot:0x4 (DOWNLOAD(USB/UART/SDIO_REI_FEO))",
+        "boot:0xc (SPI_FAST_FLASH_BOOT)",
+    ),
 )

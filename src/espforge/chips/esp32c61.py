@@ -6,7 +6,16 @@ The ESP32-C61 shares the ESP32-C6's facts except those listed here.
 from dataclasses import replace
 
 from espforge.chips import esp32c6
-from espforge.chips.base import MemoryRegion, frozen_map
+from espforge.chips.base import (
+    ChipRevisionFields,
+    EfuseMac,
+    MemoryRegion,
+    RegisterField,
+    frozen_map,
+    rom_boot_messages,
+)
+
+BLOCK1 = 0x600B4844  # eFuse block 1, word n at + 4 * n
 
 CHIP = replace(
     esp32c6.CHIP,
@@ -31,4 +40,15 @@ CHIP = replace(
     efuse_base=0x600B4800,
     mac_efuse_reg=0x600B4844,
     watchdog_reset_supported=True,
+    mac=EfuseMac(low_word=BLOCK1, high_word=BLOCK1 + 4),
+    revision=ChipRevisionFields(
+        major=(RegisterField(BLOCK1 + 8, 4, 2),),
+        minor=(RegisterField(BLOCK1 + 8, 0, 4),),
+    ),
+    boot_messages=rom_boot_messages(
+        "esp32c61-20240402",
+        "Apr  2 2024",
+        "boot:0x4 (DOWNLOAD(USB/UART))",
+        "boot:0xc (SPI_FAST_FLASH_BOOT)",
+    ),
 )

@@ -6,7 +6,17 @@ The ESP32-E22 shares the ESP32's facts except those listed here.
 from dataclasses import replace
 
 from espforge.chips import esp32
-from espforge.chips.base import MemoryRegion, SpiRegisters
+from espforge.chips.base import (
+    ChipRevisionFields,
+    CrystalFacts,
+    DownloadStrap,
+    EfuseMac,
+    MemoryRegion,
+    SpiRegisters,
+    rom_boot_messages,
+)
+
+BLOCK1 = 0xC4008044  # eFuse block 1, word n at + 4 * n
 
 CHIP = replace(
     esp32.CHIP,
@@ -38,6 +48,7 @@ CHIP = replace(
         w0_offs=0x58,
         mosi_dlen_offs=0x24,
         miso_dlen_offs=0x28,
+        addr_msb_aligned=False,
     ),
     uart_date_reg=0xC310208C,
     uart_clkdiv_reg=0xC3102014,
@@ -48,4 +59,20 @@ CHIP = replace(
     flash_encrypted_write_align=0x10,
     flash_segment_min_page_tail=0x0,
     secure_boot_v1=False,
+    rom=replace(esp32.CHIP.rom, flash_begin_encrypted_word=True, security_info_length=20),
+    mac=EfuseMac(low_word=BLOCK1, high_word=BLOCK1 + 4),
+    revision=ChipRevisionFields(major=(), minor=()),  # not yet in its eFuse table: v0.0
+    crystal=CrystalFacts(fixed_mhz=None),
+    download_strap=DownloadStrap(
+        gpio_strap_reg=0xC310D000,
+        spi_boot_mask=1 << 3,
+        option1_reg=0x3F408128,
+        force_download_mask=0x1,
+    ),
+    boot_messages=rom_boot_messages(
+        "esp32e22-20250612",
+        "Jun 12 2025",
+        "boot:0x0 (DOWNLOAD(USB/UART0))",
+        "boot:0x8 (SPI_FAST_FLASH_BOOT)",
+    ),
 )

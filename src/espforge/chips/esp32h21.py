@@ -6,7 +6,16 @@ The ESP32-H21 shares the ESP32-H2's facts except those listed here.
 from dataclasses import replace
 
 from espforge.chips import esp32h2
-from espforge.chips.base import MemoryRegion, frozen_map
+from espforge.chips.base import (
+    ChipRevisionFields,
+    EfuseMac,
+    MemoryRegion,
+    RegisterField,
+    frozen_map,
+    rom_boot_messages,
+)
+
+BLOCK1 = 0x600B4044  # eFuse block 1, word n at + 4 * n
 
 CHIP = replace(
     esp32h2.CHIP,
@@ -33,4 +42,15 @@ CHIP = replace(
     uart_date_reg=0x6000008C,
     efuse_base=0x600B4000,
     mac_efuse_reg=0x600B4044,
+    mac=EfuseMac(low_word=BLOCK1, high_word=BLOCK1 + 4, has_eui64=True),
+    revision=ChipRevisionFields(
+        major=(RegisterField(BLOCK1 + 20, 8, 2),),
+        minor=(RegisterField(BLOCK1 + 20, 4, 4),),
+    ),
+    boot_messages=rom_boot_messages(
+        "esp32h21-20240816",
+        "Aug 16 2024",
+        "boot:0x4 (DOWNLOAD(USB/UART0))",
+        "boot:0xc (SPI_FAST_FLASH_BOOT)",
+    ),
 )

@@ -6,7 +6,21 @@ The ESP32-H4 shares the ESP32-C3's facts except those listed here.
 from dataclasses import replace
 
 from espforge.chips import esp32c3
-from espforge.chips.base import MemoryRegion, SpiRegisters, frozen_map
+from espforge.chips.base import (
+    ChipRevisionFields,
+    CrystalFacts,
+    EfuseMac,
+    MemoryRegion,
+    RegisterField,
+    SpiRegisters,
+    WatchdogRegisters,
+    frozen_map,
+    rom_boot_messages,
+)
+
+BLOCK1 = 0x600B1844  # eFuse block 1, word n at + 4 * n
+TIMG = 0x60090000
+LP_WDT = 0x600B5400
 
 CHIP = replace(
     esp32c3.CHIP,
@@ -37,6 +51,7 @@ CHIP = replace(
         w0_offs=0x58,
         mosi_dlen_offs=0x24,
         miso_dlen_offs=0x28,
+        addr_msb_aligned=False,
     ),
     uart_date_reg=0x6001208C,
     uart_clkdiv_reg=0x60012014,
@@ -44,4 +59,25 @@ CHIP = replace(
     mac_efuse_reg=0x600B1844,
     watchdog_reset_supported=False,
     mmu_page_sizes=(0x2000, 0x4000, 0x8000, 0x10000),
+    mac=EfuseMac(low_word=BLOCK1, high_word=BLOCK1 + 4, has_eui64=True),
+    revision=ChipRevisionFields(
+        major=(RegisterField(BLOCK1 + 12, 22, 2),),
+        minor=(RegisterField(BLOCK1 + 12, 18, 4),),
+    ),
+    crystal=CrystalFacts(fixed_mhz=32),
+    watchdog=WatchdogRegisters(
+        wdt_config0=TIMG + 0x48,
+        wdt_config1=TIMG + 0x4C,
+        wdt_protect=TIMG + 0x64,
+        swd_config=LP_WDT + 0x20,
+        swd_auto_feed=1 << 18,
+        swd_protect=LP_WDT + 0x24,
+        swd_key=0x50D83AA1,
+    ),
+    boot_messages=rom_boot_messages(
+        "esp32h4-20240327",
+        "Mar 27 2024",
+        "boot:0x4 (DOWNLOAD(USB/UART0))",
+        "boot:0xc (SPI_FAST_FLASH_BOOT)",
+    ),
 )

@@ -1,6 +1,15 @@
 """ESP8266: facts as data (esptool 5.6's target description, the reference pages)."""
 
-from espforge.chips.base import ChipSpec, MemoryRegion, SpiRegisters, frozen_map
+from espforge.chips.base import (
+    BootMessages,
+    ChipSpec,
+    CrystalFacts,
+    MemoryRegion,
+    OtpMac,
+    RomProtocol,
+    SpiRegisters,
+    frozen_map,
+)
 
 CHIP = ChipSpec(
     name="esp8266",
@@ -49,4 +58,36 @@ CHIP = ChipSpec(
     usb_serial_jtag_supported=False,
     watchdog_reset_supported=False,
     flash_encrypted_write_align=0x10,
+    rom=RomProtocol(
+        status_length=2,
+        flash_begin_encrypted_word=False,
+        compressed_writes=False,
+        flash_md5=False,
+        read_flash_slow=False,
+        change_baudrate=False,
+        spi_attach=False,  # its FLASH_BEGIN attaches the flash instead
+        spi_set_params=False,
+        security_info_length=None,
+        erase_size_quirk=True,
+    ),
+    mac=OtpMac(
+        mac0=0x3FF00050,
+        mac1=0x3FF00054,
+        mac3=0x3FF0005C,
+        oui_by_code={0: bytes.fromhex("18FE34"), 1: bytes.fromhex("ACD074")},
+    ),
+    revision=None,
+    crystal=CrystalFacts(fixed_mhz=None, uart_clock_per_crystal=2),
+    boot_messages=BootMessages(
+        header="\r\n ets Jan  8 2013,",
+        reset_cause="rst cause:2",
+        separator=", ",
+        download_mode="boot mode:(1,7)",
+        flash_mode="boot mode:(3,6)",
+        download_tail="\r\n",
+        flash_preamble="\r\n",
+        load_line="load {address:#010x}, len {length}, room 16 \r\n",
+        entry_line="tail 0\r\nchksum 0x00\r\ncsum 0x00\r\n",
+        no_image="ets_main.c \r\n",
+    ),
 )
