@@ -55,3 +55,22 @@ def test_program_is_bitwise_and_after_erase(first: bytes, second: bytes) -> None
     assert flash.read(0, overlap) == expected
     flash.erase(0, 1)
     assert flash.read(0, 64) == b"\xff" * 64
+
+
+def test_backing_file_sees_every_write_at_once(tmp_path) -> None:
+    path = tmp_path / "flash.bin"
+    flash = NorFlash(2 * SECTOR_SIZE, path)
+    assert path.read_bytes() == b"\xff" * 2 * SECTOR_SIZE  # a new file starts erased
+    flash.program(SECTOR_SIZE, b"live")
+    assert path.read_bytes()[SECTOR_SIZE : SECTOR_SIZE + 4] == b"live"  # no save() needed
+    flash.close()
+    assert NorFlash(2 * SECTOR_SIZE, path).read(SECTOR_SIZE, 4) == b"live"
+
+
+def test_short_backing_file_is_extended_erased(tmp_path) -> None:
+    path = tmp_path / "flash.bin"
+    path.write_bytes(b"\x00" * 10)
+    flash = NorFlash(SECTOR_SIZE, path)
+    assert flash.read(0, 12) == b"\x00" * 10 + b"\xff\xff"
+    flash.close()
+    assert path.stat().st_size == SECTOR_SIZE

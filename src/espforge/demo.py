@@ -1,8 +1,10 @@
-"""`python -m espforge.demo OUTDIR`: a guided tour from ELF files to a flashable ESP32-C3 image.
+"""`python -m espforge.demo OUTDIR`: a guided tour from ELF files to a flashed ESP32-C3.
 
 It needs no hardware and no toolchain: it writes an application and a bootloader ELF laid out the
 way ESP-IDF 5 links them for the ESP32-C3, then runs the same library calls as `elf2image`,
-`image-info` and `merge-bin`, printing the equivalent command lines along the way.
+`image-info` and `merge-bin`, and finally flashes the merged image into an in-process virtual
+ESP32-C3 through the same flash API the device commands use (`write-flash`, `verify-flash`,
+`read-flash`), printing the equivalent command lines along the way.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 import hashlib
 import logging
 import random
+import struct
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -20,6 +23,16 @@ from pathlib import Path
 from espforge.chips import ChipSpec, get_chip
 from espforge.errors import EspforgeError
 from espforge.fileio import read_input, write_output
+from espforge.flash import (
+    FlashInput,
+    WriteOptions,
+    execute_plan,
+    open_device,
+    plan_write,
+    verify_flash,
+)
+from espforge.flash.read import read_flash_reporting
+from espforge.image.descriptors import APP_DESC_SIZE, parse_app_descriptor
 from espforge.image.elf2image import Elf2ImageOptions, elf2image
 from espforge.image.elfwriter import (
     MACHINE_RISCV,
@@ -30,6 +43,7 @@ from espforge.image.elfwriter import (
     build_elf,
     nobits_section,
 )
+from espforge.image.firmware import FLASH_MODES
 from espforge.image.info import image_info
 from espforge.image.merge import MergeOptions, merge_bin
 
@@ -140,6 +154,7 @@ class _Artifacts:
     bootloader_elf: Path
     bootloader_image: Path
     merged: Path
+    virtual_flash: Path
 
 
 def _heading(number: int, title: str) -> None:
@@ -238,6 +253,55 @@ def _summarise_merged(merged_path: Path, layout: list[tuple[int, Path]]) -> None
     print("  gaps between images are filled with 0xFF, like erased flash")
 
 
+# What is read back to show the app landed: image header, extended header, first segment
+# header, then the app descriptor that ESP-IDF puts at the start of the first segment.
+APP_HEADER_READ = 0x20 + APP_DESC_SIZE
+
+
+def _flash_virtual_chip(chip: ChipSpec, artifacts: _Artifacts) -> None:
+    _heading(5, "Flash it into a virtual ESP32-C3, verify it and read the app back")
+    artifacts.virtual_flash.unlink(missing_ok=True)  # start from an erased chip every run
+    port = f"virtual://{chip.name}?flash={artifacts.virtual_flash}&flash_size=4MB"
+    merged = read_input(artifacts.merged)
+    inputs = [FlashInput(0x0, merged, str(artifacts.merged))]
+
+    def device_command(*words: object) -> None:
+        _command("--chip", chip.name, "--port", f"'{port}'", *words)
+
+    with _library_log_indented(), open_device(port, chip=chip.name) as device:
+        device_command("write-flash", "0x0", artifacts.merged)
+        device.attach_flash()
+        plan = plan_write(device, inputs, WriteOptions())
+        print("  " + plan.describe().replace("\n", "\n  "))
+        execute_plan(device, plan)
+        device_command("verify-flash", "0x0", artifacts.merged)
+        if verify_flash(device, inputs):
+            raise EspforgeError("the virtual chip's flash does not hold the merged image")
+        device_command("read-flash", hex(APP_OFFSET), hex(APP_HEADER_READ), "app-header.bin")
+        header = read_flash_reporting(device, APP_OFFSET, APP_HEADER_READ)
+    _describe_app_header(chip, header)
+    print(f"{artifacts.virtual_flash}: the virtual chip's 4MB flash, kept between runs")
+
+
+def _describe_app_header(chip: ChipSpec, header: bytes) -> None:
+    magic, segments, mode, size_freq, entry = struct.unpack_from("<BBBBI", header)
+    chip_id = int.from_bytes(header[12:14], "little")
+    mode_name = next((name for name, code in FLASH_MODES.items() if code == mode), "?")
+    size_name = next((n for n, code in chip.flash_sizes.items() if code == size_freq & 0xF0), "?")
+    segment_address, segment_length = struct.unpack_from("<II", header, 0x18)
+    print(f"The application as read back from flash at {APP_OFFSET:#x}:")
+    print(f"  magic {magic:#04x}, {segments} segments, entry point {entry:#010x}")
+    print(f"  chip id {chip_id}, flash mode {mode_name.upper()}, flash size {size_name}")
+    print(f"  first segment: {segment_length} bytes loaded at {segment_address:#010x}")
+    descriptor = parse_app_descriptor(header[0x20:])
+    if descriptor is not None:
+        print(
+            f"  app descriptor: {descriptor.project_name} {descriptor.version}, built "
+            f"{descriptor.compile_date} {descriptor.compile_time} with ESP-IDF "
+            f"{descriptor.idf_version}"
+        )
+
+
 def run_demo(outdir: Path) -> _Artifacts:
     """Write the demo's ELF files and images into `outdir`, printing each step."""
     try:
@@ -252,6 +316,7 @@ def run_demo(outdir: Path) -> _Artifacts:
         bootloader_elf=outdir / "bootloader.elf",
         bootloader_image=outdir / "bootloader.bin",
         merged=outdir / "flash_image.bin",
+        virtual_flash=outdir / "virtual-flash.bin",
     )
     title = "espforge demo: from ELF files to a flashable ESP32-C3 image, no hardware needed"
     print(f"{title}\n{'=' * len(title)}")
@@ -260,6 +325,7 @@ def run_demo(outdir: Path) -> _Artifacts:
     _convert(chip, artifacts)
     _show_info(artifacts)
     _merge(chip, artifacts)
+    _flash_virtual_chip(chip, artifacts)
     print(
         f"\nNext, with a board attached: espforge --chip {CHIP_NAME} write-flash 0x0 "
         f"{artifacts.merged}"

@@ -1,8 +1,7 @@
 """Every command espforge offers, as data: name, help section, options, and the handler to run.
 
 A handler is named "module:function" and imported only when its command runs, so start-up
-stays fast. Device commands have no handler yet: they parse their whole command line (so
-IDE upload lines are checked) and then stop, until the serial link exists.
+stays fast. Device commands run in `espforge.cli.device_commands`.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from typing import Any
 
 import click
 
+from espforge.cli import partition_commands as partitions
 from espforge.cli.options import (
     FLASH_TYPE,
     MMU_PAGE_SIZES,
@@ -22,6 +22,7 @@ from espforge.cli.options import (
     AnyInt,
     Arg,
     ByteSize,
+    ChipChoice,
     ChunkSize,
     GlobalOptions,
     LegacyChoice,
@@ -47,7 +48,7 @@ class CommandSpec:
     section: str
     help: str
     params: tuple[Opt | Arg, ...] = ()
-    handler: str | None = None  # "module:function" taking an Invocation; None: needs a chip
+    handler: str | None = None  # "module:function" taking an Invocation
     hidden: bool = False
     exclusive: tuple[tuple[str, ...], ...] = ()  # groups of options that exclude each other
     requires: tuple[tuple[str, str], ...] = ()  # (option, option it needs)
@@ -70,6 +71,10 @@ class Invocation:
         """Print a warning on stderr, unless --silent."""
         if not self.settings.silent:
             click.echo(f"WARNING: {text}", err=True)
+
+
+def _device_handler(function: str) -> str:
+    return f"espforge.cli.device_commands:{function}"
 
 
 def _file_argument(dest: str) -> Arg:
@@ -240,6 +245,20 @@ IMAGE_COMMANDS = (
         ),
         handler="espforge.cli.image_commands:run_make_image",
     ),
+    CommandSpec(
+        "partition-table",
+        IMAGE_TOOLS,
+        partitions.PARTITION_TABLE_HELP,
+        params=partitions.PARTITION_TABLE_PARAMS,
+        handler="espforge.cli.partition_commands:run_partition_table",
+    ),
+    CommandSpec(
+        "check-layout",
+        IMAGE_TOOLS,
+        partitions.CHECK_LAYOUT_HELP,
+        params=partitions.CHECK_LAYOUT_PARAMS,
+        handler="espforge.cli.partition_commands:run_check_layout",
+    ),
 )
 
 DEVICE_COMMANDS = (
@@ -290,14 +309,19 @@ DEVICE_COMMANDS = (
             ),
             flag("--force", help="Skip security and compatibility checks. Use with caution!"),
             flag(
+                "--dry-run",
+                help="Show the write plan (what is skipped, erased, written and verified) "
+                "and stop before erasing anything.",
+            ),
+            flag(
                 "--compress",
                 "-z",
-                help="Compress data in transfer (the default unless --no-stub).",
+                help="Compress data in transfer (the default wherever the ROM takes it).",
             ),
             flag(
                 "--no-compress",
                 "-u",
-                help="Do not compress data in transfer (the default with --no-stub).",
+                help="Do not compress data in transfer.",
             ),
             option(
                 "--nand-end-address",
@@ -316,6 +340,7 @@ DEVICE_COMMANDS = (
             ("skip_flashed", "trust_flash_content"),
         ),
         requires=(("trust_flash_content", "diff_with"),),
+        handler=_device_handler("run_write_flash"),
     ),
     CommandSpec(
         "read-flash",
@@ -330,6 +355,7 @@ DEVICE_COMMANDS = (
             FLASH_TYPE,
             SPI_CONNECTION,
         ),
+        handler=_device_handler("run_read_flash"),
     ),
     CommandSpec(
         "verify-flash",
@@ -342,6 +368,7 @@ DEVICE_COMMANDS = (
             FLASH_TYPE,
             SPI_CONNECTION,
         ),
+        handler=_device_handler("run_verify_flash"),
     ),
     CommandSpec(
         "erase-flash",
@@ -352,6 +379,7 @@ DEVICE_COMMANDS = (
             FLASH_TYPE,
             SPI_CONNECTION,
         ),
+        handler=_device_handler("run_erase_flash"),
     ),
     CommandSpec(
         "erase-region",
@@ -364,18 +392,21 @@ DEVICE_COMMANDS = (
             FLASH_TYPE,
             SPI_CONNECTION,
         ),
+        handler=_device_handler("run_erase_region"),
     ),
     CommandSpec(
         "flash-id",
         FLASH,
         "Print the SPI flash memory manufacturer and device ID.",
         params=(SPI_CONNECTION,),
+        handler=_device_handler("run_flash_id"),
     ),
     CommandSpec(
         "read-flash-status",
         FLASH,
         "Read the SPI flash memory status register.",
         params=(_STATUS_BYTES, SPI_CONNECTION),
+        handler=_device_handler("run_read_flash_status"),
     ),
     CommandSpec(
         "write-flash-status",
@@ -387,6 +418,7 @@ DEVICE_COMMANDS = (
             _STATUS_BYTES,
             SPI_CONNECTION,
         ),
+        handler=_device_handler("run_write_flash_status"),
     ),
     CommandSpec(
         "read-flash-sfdp",
@@ -398,6 +430,7 @@ DEVICE_COMMANDS = (
             *flash_options(keep=True, detect=True),
             SPI_CONNECTION,
         ),
+        handler=_device_handler("run_read_flash_sfdp"),
     ),
     CommandSpec(
         "read-nand-spare",
@@ -405,6 +438,7 @@ DEVICE_COMMANDS = (
         "Read the NAND flash spare area of a page.",
         params=(Arg("page_number", AnyInt()), _NAND_SPI_CONNECTION),
         hidden=True,
+        handler=_device_handler("not_available"),
     ),
     CommandSpec(
         "write-nand-spare",
@@ -416,6 +450,7 @@ DEVICE_COMMANDS = (
             _NAND_SPI_CONNECTION,
         ),
         hidden=True,
+        handler=_device_handler("not_available"),
     ),
     CommandSpec(
         "dump-bbm",
@@ -433,22 +468,45 @@ DEVICE_COMMANDS = (
             _NAND_SPI_CONNECTION,
         ),
         hidden=True,
+        handler=_device_handler("not_available"),
     ),
-    CommandSpec("read-mac", CHIP_AND_MEMORY, "Print the device MAC address."),
-    CommandSpec("chip-id", CHIP_AND_MEMORY, "Print the device chip ID."),
-    CommandSpec("get-security-info", CHIP_AND_MEMORY, "Print the security information report."),
+    CommandSpec(
+        "read-mac",
+        CHIP_AND_MEMORY,
+        "Print the device MAC address.",
+        handler=_device_handler("run_read_mac"),
+    ),
+    CommandSpec(
+        "chip-id",
+        CHIP_AND_MEMORY,
+        "Print the device chip ID.",
+        handler=_device_handler("run_chip_id"),
+    ),
+    CommandSpec(
+        "get-security-info",
+        CHIP_AND_MEMORY,
+        "Print the security information report.",
+        handler=_device_handler("run_get_security_info"),
+    ),
     CommandSpec(
         "load-ram",
         CHIP_AND_MEMORY,
         "Download an image to RAM and execute it.",
-        params=(_file_argument("filename"),),
+        params=(_file_argument("filename"), _NO_PROGRESS),
+        handler=_device_handler("run_load_ram"),
     ),
-    CommandSpec("run", CHIP_AND_MEMORY, "Run the application code loaded in flash."),
+    CommandSpec(
+        "run",
+        CHIP_AND_MEMORY,
+        "Run the application code loaded in flash.",
+        handler=_device_handler("run_run"),
+    ),
     CommandSpec(
         "read-mem",
         CHIP_AND_MEMORY,
         "Read an arbitrary memory location.",
         params=(_ADDRESS,),
+        handler=_device_handler("run_read_mem"),
     ),
     CommandSpec(
         "write-mem",
@@ -459,6 +517,7 @@ DEVICE_COMMANDS = (
             Arg("value", AnyInt()),
             Arg("mask", AnyInt(), required=False, default=0xFFFFFFFF),
         ),
+        handler=_device_handler("run_write_mem"),
     ),
     CommandSpec(
         "dump-mem",
@@ -468,13 +527,16 @@ DEVICE_COMMANDS = (
             _ADDRESS,
             Arg("size", AmountOfBytes(allow_all=False)),
             Arg("output", click.Path(dir_okay=False)),
+            _NO_PROGRESS,
         ),
+        handler=_device_handler("run_dump_mem"),
     ),
     CommandSpec(
         "verify-sdc-certificate",
         SECURITY,
         "Verify an SDC certificate on the device (Secure Debug Controller authentication).",
         params=(_file_argument("filename"),),
+        handler=_device_handler("not_available"),
     ),
     CommandSpec(
         "read-sdc-chip-info",
@@ -489,6 +551,56 @@ DEVICE_COMMANDS = (
                 default="chip_info.bin",
             ),
         ),
+        handler=_device_handler("not_available"),
+    ),
+)
+
+VIRTUAL_COMMANDS = (
+    CommandSpec(
+        "serve",
+        OTHER,
+        "Serve a virtual chip's ROM bootloader on a PTY or a loopback TCP port until stopped.",
+        params=(
+            option(
+                "--chip",
+                "-c",
+                help="Chip to emulate (default: the global --chip).",
+                type=ChipChoice(),
+            ),
+            option(
+                "--flash-size",
+                help="Size of the virtual flash.",
+                type=LegacyChoice(PAD_SIZES),
+                default="4MB",
+            ),
+            option(
+                "--flash-file",
+                help="File keeping the flash contents between runs (created erased).",
+                type=click.Path(dir_okay=False),
+            ),
+            flag("--pty", help="Serve on a pseudo-terminal (the default)."),
+            option(
+                "--tcp",
+                help="Serve on this loopback TCP port instead (0: any free port); open it as "
+                "socket://127.0.0.1:PORT.",
+                type=click.IntRange(0, 65535),
+            ),
+            option(
+                "--port-file",
+                help="Write the port to open (PTY path or socket:// URL) into this file.",
+                type=click.Path(dir_okay=False),
+            ),
+            option(
+                "--option",
+                "-o",
+                help="A virtual chip option as KEY=VALUE, as in a virtual:// URL (mac, "
+                "revision, start, link, faults, log...); repeat for several.",
+                type=click.STRING,
+                multiple=True,
+            ),
+        ),
+        handler="espforge.cli.virtual_commands:run_serve",
+        exclusive=(("pty", "tcp"),),
     ),
 )
 

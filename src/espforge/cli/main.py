@@ -19,12 +19,14 @@ from espforge.cli.commands import (
     OTHER,
     SECTIONS,
     SECURITY,
+    VIRTUAL_COMMANDS,
     CommandSpec,
     Invocation,
 )
 from espforge.cli.compat import normalise_arguments, note_v4_spelling, take_v4_notes
 from espforge.cli.compat import underscore_spelling as v4_spelling
 from espforge.cli.options import GLOBAL_OPTIONS, Arg, GlobalOptions, Opt, env_names
+from espforge.cli.secure_commands import SECURE_COMMANDS, SECURE_SECTIONS
 from espforge.errors import EspforgeError
 
 Dispatch = Callable[[CommandSpec, Invocation], None]
@@ -59,8 +61,8 @@ class SpecOption(click.Option):
         super().__init__(
             [*spec.names, spec.dest],
             type=spec.type,
-            is_flag=spec.type is None,
-            default=False if spec.type is None else spec.default,
+            is_flag=True if spec.type is None else None,  # False would make the value optional
+            **({"default": False} if spec.type is None else _explicit_default(spec.default)),
             multiple=spec.multiple,
             required=spec.required,
             hidden=spec.hidden,
@@ -92,9 +94,14 @@ def click_parameter(spec: Opt | Arg) -> click.Parameter:
         type=spec.type,
         nargs=spec.nargs,
         required=spec.required,
-        default=spec.default,
+        **_explicit_default(spec.default),
         callback=_whole_value(spec.convert),
     )
+
+
+def _explicit_default(value: Any) -> dict[str, Any]:
+    """click >= 8.3 takes default=None as a value, which would satisfy `required`: omit it."""
+    return {} if value is None else {"default": value}
 
 
 def _given(ctx: click.Context, name: str) -> bool:
@@ -184,7 +191,7 @@ class EspforgeGroup(click.Group):
             return
         # Pad the names to one width so every section's descriptions line up.
         width = max(len(command.name or "") for command in visible)
-        for section in SECTIONS:
+        for section in (*SECTIONS, *SECURE_SECTIONS):
             rows = [
                 ((command.name or "").ljust(width), command.get_short_help_str(limit=200))
                 for command in visible
@@ -247,6 +254,40 @@ def _placeholder_group(name: str, tool: str, topic: str) -> EspforgeGroup:
     )
 
 
+def _spec_group(
+    name: str, section: str, specs: Iterable[CommandSpec], dispatch: Dispatch, **texts: str
+) -> EspforgeGroup:
+    """A command group holding `specs`; `texts` are its help and short_help."""
+    group = EspforgeGroup(name, section=section, no_args_is_help=True, **texts)
+    for spec in specs:
+        group.add_command(EspforgeCommand(spec, dispatch))
+    return group
+
+
+def _secure_group(dispatch: Dispatch) -> EspforgeGroup:
+    return _spec_group(
+        "secure",
+        SECURITY,
+        SECURE_COMMANDS,
+        dispatch,
+        short_help="Secure Boot and flash encryption: the home of espsecure's commands.",
+        help="Secure Boot signing and flash encryption: the home of espsecure's commands, "
+        "under their espsecure names.",
+    )
+
+
+def _virtual_group(dispatch: Dispatch) -> EspforgeGroup:
+    return _spec_group(
+        "virtual",
+        OTHER,
+        VIRTUAL_COMMANDS,
+        dispatch,
+        short_help="A virtual chip to flash and test against, no hardware needed.",
+        help="Virtual chips: ROM bootloaders in software, reachable over a PTY or TCP port (or "
+        "in-process as --port 'virtual://CHIP?flash=FILE').",
+    )
+
+
 def build_cli(dispatch: Dispatch = run_handler) -> click.Group:
     """The `espforge` command group; `dispatch` runs a parsed command (tests pass a recorder)."""
     root = EspforgeGroup(
@@ -259,7 +300,8 @@ def build_cli(dispatch: Dispatch = run_handler) -> click.Group:
     )
     for spec in COMMANDS:
         root.add_command(EspforgeCommand(spec, dispatch))
-    root.add_command(_placeholder_group("secure", "espsecure", "Secure Boot and flash encryption"))
+    root.add_command(_secure_group(dispatch))
+    root.add_command(_virtual_group(dispatch))
     root.add_command(_placeholder_group("efuse", "espefuse", "eFuse"))
     return root
 

@@ -1,14 +1,18 @@
 """NOR flash as the virtual chip has it: erase sets sectors to 0xFF, programming only clears bits.
 
-The contents can live in a file so that a virtual chip keeps its flash between runs.
+The contents can live in a file so that a virtual chip keeps its flash between runs. The file is
+memory-mapped, so every erase and program reaches it at once (as on a real chip, nothing is lost
+when the process using the chip dies) and other processes can read it while the chip runs.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 from pathlib import Path
 
 SECTOR_SIZE = 0x1000
+BLOCK_SIZE = 0x10000
 ERASED = 0xFF
 
 
@@ -21,11 +25,21 @@ class NorFlash:
         if size <= 0 or size % SECTOR_SIZE:
             raise ValueError(f"flash size {size:#x} is not a positive multiple of a sector")
         self.size = size
-        self._path = Path(backing_file) if backing_file is not None else None
-        self._data = bytearray([ERASED]) * size
-        if self._path is not None and self._path.exists():
-            stored = self._path.read_bytes()[:size]
-            self._data[: len(stored)] = stored
+        self.path = Path(backing_file) if backing_file is not None else None
+        self._file = None
+        if self.path is None:
+            self._data: bytearray | mmap.mmap = bytearray([ERASED]) * size
+        else:
+            self._data = self._map_file(self.path)
+
+    def _map_file(self, path: Path) -> mmap.mmap:
+        """Map the first `size` bytes of the file, extending a short (or new) file with 0xFF."""
+        self._file = open(path, "a+b")  # noqa: SIM115 - held open for the mapping's lifetime
+        stored = os.fstat(self._file.fileno()).st_size
+        if stored < self.size:
+            self._file.write(bytes([ERASED]) * (self.size - stored))
+            self._file.flush()
+        return mmap.mmap(self._file.fileno(), self.size)
 
     def _check(self, offset: int, length: int) -> None:
         if offset < 0 or length < 0 or offset + length > self.size:
@@ -57,8 +71,15 @@ class NorFlash:
         self._data[offset : offset + len(data)] = programmed.to_bytes(len(data), "little")
 
     def save(self) -> None:
-        """Persist the contents to the backing file, if there is one."""
-        if self._path is not None:
-            temp = self._path.with_name(self._path.name + ".tmp")
-            temp.write_bytes(self._data)
-            os.replace(temp, self._path)
+        """Make sure the backing file, if there is one, holds the contents."""
+        if isinstance(self._data, mmap.mmap):
+            self._data.flush()
+
+    def close(self) -> None:
+        """Release the backing file (the contents stay in it)."""
+        if isinstance(self._data, mmap.mmap) and not self._data.closed:
+            self._data.flush()
+            self._data.close()
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -1,0 +1,407 @@
+"""A virtual Espressif chip as its UART sees it: raw bytes in, raw bytes out, two modem lines.
+
+The chip is transport-independent: a transport feeds it what the host sent (`receive`), sets
+the modem lines (`set_lines`), and drains what the chip sends (`read`, `next_due`). Output is
+queued with the time it is due, so that an optional link model can throttle bytes to the baud
+rate and charge flash erase/program times, while a plain chip answers at once.
+
+Reset follows the usual USB-UART auto-reset circuit: RTS asserted alone pulls EN low (reset),
+DTR asserted alone pulls GPIO0 low. When EN rises the chip samples GPIO0 a few milliseconds
+later and boots into download mode (GPIO0 low) or from flash, printing what its ROM prints.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TextIO
+
+from espforge.chips import ChipSpec, get_chip
+from espforge.errors import EspforgeError, ImageError
+from espforge.image.firmware import load_image
+from espforge.image.flash_params import flash_size_bytes
+from espforge.link.slip import SlipDecoder, slip_encode
+from espforge.protocol.commands import Opcode, Request, decode_command
+from espforge.virtual.faults import FaultPlan
+from espforge.virtual.identity import (
+    ChipIdentity,
+    rom_crystal_mhz,
+    seed_registers,
+    uart_divider,
+)
+from espforge.virtual.memory import AddressSpace
+from espforge.virtual.nor_flash import NorFlash
+from espforge.virtual.rom import (
+    INVALID_MESSAGE,
+    BootloaderOptions,
+    ChangeBaud,
+    FlashTiming,
+    LeaveBootloader,
+    Outcome,
+    RomBootloader,
+    RunRamCode,
+)
+from espforge.virtual.spi_flash import SpiController, SpiFlashDevice
+
+ROM_BAUD = 115200
+BITS_PER_BYTE = 10  # 8N1: start bit, 8 data bits, stop bit
+STRAP_SAMPLE_DELAY = 0.01  # seconds after EN rises before GPIO0 is sampled
+BOOT_IMAGE_READ = 0x10000  # bytes of flash the ROM looks at for the bootloader image
+
+
+class BootState(Enum):
+    RESET = "held in reset"
+    DOWNLOAD = "download mode"
+    APPLICATION = "running the application in flash"
+    RAM_CODE = "running code loaded into RAM"
+
+
+@dataclass(frozen=True)
+class LinkModel:
+    """How long things take on the link; all off by default (answers come at once)."""
+
+    throttle: bool = False  # bytes take 10 bit times at the current baud, both ways
+    latency: float = 0.0  # seconds before each response starts
+    timing: FlashTiming | None = None  # NOR erase/program/MD5 times
+
+    @staticmethod
+    def realistic() -> LinkModel:
+        return LinkModel(throttle=True, latency=0.0005, timing=FlashTiming())
+
+
+@dataclass(frozen=True)
+class LoggedCommand:
+    """One command the chip decoded, with the status it answered."""
+
+    time: float
+    opcode: int
+    data: bytes
+    checksum: int
+    status: tuple[int, int]
+
+    @property
+    def name(self) -> str:
+        try:
+            return Opcode(self.opcode).name
+        except ValueError:
+            return f"0x{self.opcode:02x}"
+
+
+@dataclass
+class _Chunk:
+    due: float
+    data: bytes
+
+
+@dataclass
+class ChipOptions:
+    """Everything that can be chosen about a virtual chip besides its model and flash."""
+
+    identity: ChipIdentity | None = None  # None: ChipIdentity.default_for(chip)
+    link: LinkModel = field(default_factory=LinkModel)
+    faults: FaultPlan | None = None
+    start_in_app: bool = False  # boot from flash instead of waiting in download mode
+    secure_download: bool = False
+    log_path: str | None = None  # append every decoded command as a JSON line
+
+
+def parse_flash_size(text: str) -> int:
+    """Bytes of flash for "4MB", "512KB" and the like."""
+    try:
+        return flash_size_bytes(text.upper())
+    except ImageError:
+        raise EspforgeError(
+            f"flash size '{text}' is not a size: give one such as 4MB or 512KB"
+        ) from None
+
+
+class VirtualChip:
+    """The ROM bootloader of `chip`, with its flash, behind a byte stream."""
+
+    def __init__(
+        self,
+        chip: ChipSpec,
+        flash: NorFlash,
+        options: ChipOptions | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.chip = chip
+        self.flash = flash
+        self.options = options or ChipOptions()
+        self.identity = self.options.identity or ChipIdentity.default_for(chip)
+        self.clock = clock
+        self.command_log: list[LoggedCommand] = []
+        self.baud = ROM_BAUD
+        self.state = BootState.RESET
+        self.disconnected = False
+        self._lock = threading.RLock()
+        self._faults = self.options.faults
+        self._log_file = self._open_log(self.options.log_path)
+        self._device = SpiFlashDevice(flash)
+        self._output: deque[_Chunk] = deque()
+        self._input_free = self._output_free = self._cpu_free = 0.0
+        self._en_high = True
+        self._gpio0_low = False
+        self._boot_at: float | None = None
+        self._latched_download = not self.options.start_in_app
+        self._commands = 0
+        self._boot(download=self._latched_download, at=self.clock())
+
+    @staticmethod
+    def _open_log(path: str | None) -> TextIO | None:
+        if path is None:
+            return None
+        try:
+            return open(path, "a", encoding="utf-8")  # noqa: SIM115 - open while the chip is
+        except OSError as error:
+            raise EspforgeError(
+                f"{path}: cannot write the command log ({error.strerror}); choose a writable file"
+            ) from None
+
+    @staticmethod
+    def create(
+        chip: str | ChipSpec,
+        flash_size: str = "4MB",
+        flash_file: str | None = None,
+        options: ChipOptions | None = None,
+    ) -> VirtualChip:
+        spec = get_chip(chip) if isinstance(chip, str) else chip
+        return VirtualChip(spec, NorFlash(parse_flash_size(flash_size), flash_file), options)
+
+    # --- what transports call ---
+
+    def receive(self, data: bytes) -> None:
+        """Bytes the host sent."""
+        with self._lock:
+            now = self.clock()
+            self._advance(now)
+            if self.disconnected or self.state is not BootState.DOWNLOAD:
+                return  # a chip in reset or running code ignores the download protocol
+            arrival = now
+            if self.options.link.throttle:
+                arrival = max(now, self._input_free) + self._byte_time(len(data))
+                self._input_free = arrival
+            for frame in self._decoder.feed(data):
+                self._execute(frame, arrival)
+                if self.state is not BootState.DOWNLOAD:
+                    break
+
+    def read(self, limit: int | None = None) -> bytes:
+        """Bytes due to the host by now (at most `limit`)."""
+        with self._lock:
+            self._advance(self.clock())
+            now = self.clock()
+            out = bytearray()
+            while self._output and self._output[0].due <= now:
+                chunk = self._output[0]
+                room = len(chunk.data) if limit is None else limit - len(out)
+                if room <= 0:
+                    break
+                out += chunk.data[:room]
+                if room >= len(chunk.data):
+                    self._output.popleft()
+                else:
+                    chunk.data = chunk.data[room:]
+            return bytes(out)
+
+    def pending(self) -> int:
+        """How many bytes `read` would return now."""
+        with self._lock:
+            self._advance(self.clock())
+            now = self.clock()
+            return sum(len(chunk.data) for chunk in self._output if chunk.due <= now)
+
+    def next_due(self) -> float | None:
+        """When something next happens on its own (output due, a boot), on the chip's clock."""
+        with self._lock:
+            times = [self._output[0].due] if self._output else []
+            if self._boot_at is not None:
+                times.append(self._boot_at)
+            return min(times) if times else None
+
+    def discard_output(self) -> None:
+        """Forget output that is already due (the host flushed its input buffer)."""
+        with self._lock:
+            now = self.clock()
+            while self._output and self._output[0].due <= now:
+                self._output.popleft()
+
+    def set_lines(self, dtr: bool, rts: bool) -> None:
+        """The host's modem lines (True = asserted), through the auto-reset transistors."""
+        with self._lock:
+            now = self.clock()
+            self._advance(now)
+            en_high = not (rts and not dtr)
+            self._gpio0_low = dtr and not rts
+            if self._en_high and not en_high:
+                self._hold_in_reset()
+            elif en_high and not self._en_high:
+                self._boot_at = now + STRAP_SAMPLE_DELAY
+            self._en_high = en_high
+
+    def reset(self, download: bool = True) -> None:
+        """Reset the chip now, into download mode or booting from flash."""
+        with self._lock:
+            self._hold_in_reset()
+            self._boot(download, self.clock())
+
+    def close(self) -> None:
+        with self._lock:
+            self.flash.close()
+            if self._log_file is not None:
+                self._log_file.close()
+                self._log_file = None
+
+    # --- boot and reset ---
+
+    def _advance(self, now: float) -> None:
+        if self._boot_at is not None and now >= self._boot_at:
+            at, self._boot_at = self._boot_at, None
+            self._latched_download = self._gpio0_low
+            self._boot(self._latched_download, at)
+
+    def _hold_in_reset(self) -> None:
+        self.state = BootState.RESET
+        self._boot_at = None
+        self._output.clear()
+        self._device.power_cycle()
+
+    def _boot(self, download: bool, at: float) -> None:
+        self.baud = ROM_BAUD
+        self._input_free = self._output_free = self._cpu_free = at
+        self._decoder = SlipDecoder()
+        self.memory = AddressSpace()
+        seed_registers(self.memory, self.chip, self.identity)
+        self._set_uart_divider()
+        SpiController(self.chip.spi, self.memory, self._device)
+        options = BootloaderOptions(
+            crystal_mhz=self.identity.crystal_mhz,
+            rom_crystal_mhz=lambda: rom_crystal_mhz(
+                self.chip, self.memory, self.identity.crystal_mhz
+            ),
+            timing=self.options.link.timing,
+            secure_download=self.options.secure_download,
+        )
+        self.rom = RomBootloader(self.chip, self.memory, self._device, options)
+        messages = self.chip.boot_messages
+        if download:
+            self.state = BootState.DOWNLOAD
+            self._emit_text(messages.download_banner(), at)
+        else:
+            self.state = BootState.APPLICATION
+            segments, entry = self._boot_image()
+            self._emit_text(messages.flash_boot_banner(segments, entry), at)
+
+    def _boot_image(self) -> tuple[list[tuple[int, int]] | None, int]:
+        """The segments the ROM would load from flash, or None when flash holds no image."""
+        offset = self.chip.bootloader_flash_offset
+        data = self.flash.read(offset, min(BOOT_IMAGE_READ, self.flash.size - offset))
+        try:
+            image = load_image(data, self.chip, "flash")
+        except EspforgeError:
+            return None, 0
+        segments = [(s.load_address, len(s.data)) for s in image.segments if s.in_checksum]
+        return segments, image.entry_point
+
+    def _set_uart_divider(self) -> None:
+        divider = uart_divider(self.chip, self.identity.crystal_mhz, self.baud)
+        self.memory.seed_word(self.chip.uart_clkdiv_reg, divider)
+
+    # --- commands ---
+
+    def _execute(self, frame: bytes, arrival: float) -> None:
+        request = decode_command(frame)
+        if request is None:
+            if len(frame) < 2 or frame[0] != 0:
+                return  # not a request at all: the ROM ignores it
+            # A request whose length field disagrees with its data: a malformed message.
+            request = Request(frame[1], 0, frame[8:])
+            outcome = Outcome(status=(1, INVALID_MESSAGE))
+            outcome.responses.append(self.rom.reply(frame[1], status=outcome.status))
+        else:
+            outcome = self.rom.handle(request)
+        self._log(request, outcome.status)
+        due = max(arrival, self._cpu_free) + outcome.work_seconds + self.options.link.latency
+        self._cpu_free = due
+        for packet in outcome.responses:
+            self._emit(slip_encode(packet), due, request.opcode)
+        self._apply(outcome, due)
+        self._count_command(due)
+
+    def _apply(self, outcome: Outcome, due: float) -> None:
+        action = outcome.action
+        if isinstance(action, ChangeBaud):
+            self.baud = action.baud
+            self._set_uart_divider()
+        elif isinstance(action, LeaveBootloader):
+            download = self._latched_download if action.reboot else False
+            self._restart_after_output(download, due)
+        elif isinstance(action, RunRamCode):
+            self.state = BootState.RAM_CODE
+
+    def _restart_after_output(self, download: bool, due: float) -> None:
+        """Leave the bootloader once the last response is out: keep it, then boot again."""
+        pending = list(self._output)
+        self._hold_in_reset()
+        self._output.extend(pending)
+        self._boot(download, max(due, self._output_free))
+
+    def _count_command(self, due: float) -> None:
+        self._commands += 1
+        faults = self._faults
+        if faults is None:
+            return
+        if faults.reset_after is not None and self._commands >= faults.reset_after:
+            faults.reset_after = None
+            self._hold_in_reset()
+            self._boot(download=True, at=due)
+        if faults.disconnect_after is not None and self._commands >= faults.disconnect_after:
+            faults.disconnect_after = None
+            self.disconnected = True
+
+    def _log(self, request: Request, status: tuple[int, int]) -> None:
+        entry = LoggedCommand(self.clock(), request.opcode, request.data, request.checksum, status)
+        self.command_log.append(entry)
+        if self._log_file is not None:
+            record = {
+                "op": entry.name,
+                "opcode": entry.opcode,
+                "checksum": entry.checksum,
+                "data": entry.data.hex(),
+                "status": list(status),
+            }
+            self._log_file.write(json.dumps(record) + "\n")
+            self._log_file.flush()
+
+    # --- output ---
+
+    def _byte_time(self, count: int) -> float:
+        return count * BITS_PER_BYTE / self.baud
+
+    def _emit_text(self, text: str, at: float) -> None:
+        self._queue(text.encode("ascii"), at)
+
+    def _emit(self, frame: bytes, due: float, opcode: int) -> None:
+        faults = self._faults
+        if faults is not None and faults.applies_to(opcode):
+            if faults.roll(faults.drop):
+                return
+            if faults.roll(faults.corrupt):
+                frame = faults.corrupt_packet(frame)
+            if faults.roll(faults.delay):
+                due += faults.delay_seconds
+        self._queue(frame, due)
+
+    def _queue(self, data: bytes, due: float) -> None:
+        if self._output:
+            due = max(due, self._output[-1].due)  # a byte stream: nothing overtakes
+        if self.options.link.throttle:
+            start = max(due, self._output_free)
+            due = start + self._byte_time(len(data))
+            self._output_free = due
+        self._output.append(_Chunk(due, data))
