@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from espforge.chips.base import ChipSpec, MemoryRegion, SpiRegisters
 from espforge.errors import EspforgeError
+
+if TYPE_CHECKING:
+    from espforge.chips.base import ChipSpec, MemoryRegion, SpiRegisters
 
 __all__ = [
     "CHIP_NAMES",
@@ -55,3 +58,11 @@ def chip_by_image_id(image_chip_id: int) -> ChipSpec | None:
         if chip.image_chip_id == image_chip_id:
             return chip
     return None
+
+
+def __getattr__(name: str) -> Any:
+    # The chip classes load on first use: the command line lists chip names at start-up and
+    # building the dataclasses is most of the package's import time.
+    if name in ("ChipSpec", "MemoryRegion", "SpiRegisters"):
+        return getattr(import_module("espforge.chips.base"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,7 +8,6 @@ security state that decides what may be done. Operations live in the sibling mod
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -24,11 +23,12 @@ from espforge.errors import (
 from espforge.flash.flash_id import XMC_VENDOR_ID, FlashId
 from espforge.flash.progress import ProgressBus
 from espforge.image.flash_params import flash_size_bytes
+from espforge.logs import library_logger
 
 if TYPE_CHECKING:
     from espforge.protocol.loader import RomLoader, SecurityInfo
 
-log = logging.getLogger(__name__)
+log = library_logger(__name__)
 
 ROM_ADDRESS_LIMIT = 0x1000000  # ROMs address at most 16 MB of flash
 FALLBACK_FLASH_SIZE = "4MB"  # what "detect" means when the flash id does not say

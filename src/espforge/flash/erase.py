@@ -9,15 +9,15 @@ whole detected flash the same way instead.
 
 from __future__ import annotations
 
-import logging
 import time
 
 from espforge.errors import EspforgeError
 from espforge.flash.device import SDM_ERASE_FLASH_SIZE, Device
 from espforge.flash.inputs import SECTOR_SIZE
 from espforge.image.flash_params import flash_size_bytes
+from espforge.logs import library_logger
 
-log = logging.getLogger(__name__)
+log = library_logger(__name__)
 
 
 def check_security_allows_erase(device: Device, force: bool) -> None:

@@ -5,14 +5,13 @@ operations' `Device` and progress events.
 
 from __future__ import annotations
 
-import logging
-
 from espforge.chips.base import OtpMac
 from espforge.flash.device import Device
 from espforge.flash.plan import image_incompatibility
 from espforge.image.firmware import load_image
+from espforge.logs import library_logger
 
-log = logging.getLogger(__name__)
+log = library_logger(__name__)
 
 WORD = 4
 PROGRESS_STEP = 1024

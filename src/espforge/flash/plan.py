@@ -14,7 +14,6 @@ files whose MD5 already matches.
 from __future__ import annotations
 
 import hashlib
-import logging
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -35,8 +34,9 @@ from espforge.flash.inputs import (
 )
 from espforge.image.firmware import ExtendedHeader, load_image
 from espforge.image.flash_params import KEEP, flash_size_bytes, update_flash_params
+from espforge.logs import library_logger
 
-log = logging.getLogger(__name__)
+log = library_logger(__name__)
 
 ERASED = b"\xff"
 WORD = 4  # the ROM programs whole 32-bit words

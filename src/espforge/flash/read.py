@@ -7,7 +7,6 @@ flash regions; the ESP8266 ROM does neither (its flasher stub does, which espfor
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,8 +15,9 @@ from espforge.errors import EspforgeError, NotSupportedError
 from espforge.flash.device import Device
 from espforge.flash.inputs import FlashInput
 from espforge.image.flash_params import KEEP, update_flash_params
+from espforge.logs import library_logger
 
-log = logging.getLogger(__name__)
+log = library_logger(__name__)
 
 PROGRESS_STEP = 1024  # report reads every KB, as esptool does
 

@@ -9,7 +9,6 @@ ends the write with an error: never a success message over wrong flash contents.
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
 import zlib
 from collections.abc import Sequence
@@ -22,8 +21,9 @@ from espforge.flash.device import Device
 from espforge.flash.erase import erase_whole_flash
 from espforge.flash.inputs import SECTOR_SIZE, FlashInput
 from espforge.flash.plan import FileWrite, Transfer, WriteOptions, WritePlan, plan_write
+from espforge.logs import library_logger
 
-log = logging.getLogger(__name__)
+log = library_logger(__name__)
 
 WRITE_ATTEMPTS = 2  # a transfer whose link failed is sent once more, as esptool does
 

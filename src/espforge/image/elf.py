@@ -16,11 +16,11 @@ Anything malformed raises `ImageError` naming the file.
 from __future__ import annotations
 
 import hashlib
-import logging
 import struct
 from dataclasses import dataclass
 
 from espforge.errors import ImageError
+from espforge.logs import library_logger
 
 EM_XTENSA = 0x5E
 EM_RISCV = 0xF3
@@ -40,7 +40,7 @@ _SECTION_HEADER = struct.Struct("<10I")
 _PROGRAM_HEADER = struct.Struct("<8I")
 PROGRAM_SEGMENT_NAME = "PHDR"  # what a program segment is called where a section name would be
 
-log = logging.getLogger(__name__)
+log = library_logger(__name__)
 
 
 @dataclass

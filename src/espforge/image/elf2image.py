@@ -14,7 +14,6 @@ The output matches esptool 5.6 byte for byte. The layouts:
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import struct
 from collections.abc import Sequence
@@ -40,6 +39,7 @@ from espforge.image.firmware import (
     checksum_position,
     esp8266_crc32,
 )
+from espforge.logs import library_logger
 
 APP_DESC_SECTION = ".flash.appdesc"
 BOOTLOADER_DESC_SECTION = ".dram0.bootdesc"
@@ -55,7 +55,7 @@ CHECKSUM_BLOCK = 16
 # the memory types that decide section merging are the ESP32's.
 ESP8266_V3_TABLES_CHIP = "esp32"
 
-log = logging.getLogger(__name__)
+log = library_logger(__name__)
 
 
 @dataclass

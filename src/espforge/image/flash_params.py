@@ -8,7 +8,6 @@ Only a well-formed image at that exact offset is touched; anything else passes t
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 from collections.abc import Mapping
 
@@ -22,8 +21,9 @@ from espforge.image.firmware import (
     FirmwareImage,
     load_image,
 )
+from espforge.logs import library_logger
 
-log = logging.getLogger(__name__)
+log = library_logger(__name__)
 
 KEEP = "keep"
 

@@ -7,7 +7,6 @@ bootloader at the chip's bootloader offset gets the requested flash parameters w
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,8 +16,9 @@ from espforge.fileio import read_input, write_output
 from espforge.image.flash_params import KEEP, flash_size_bytes, update_flash_params
 from espforge.image.intelhex_io import encode_intel_hex, read_intel_hex
 from espforge.image.uf2 import check_chunk_size, encode_uf2
+from espforge.logs import library_logger
 
-log = logging.getLogger(__name__)
+log = library_logger(__name__)
 
 FORMATS = ("raw", "hex", "uf2")
 # Inputs may not share a flash sector: flashing one would erase the other's bytes.

@@ -10,7 +10,6 @@ own pattern. Timings are esptool 5.6's.
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import struct
 import time
@@ -18,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from espforge.errors import EspforgeError
+from espforge.logs import library_logger
 
 try:  # POSIX only: setting both modem lines in one ioctl, and the tty's close behaviour
     import fcntl
@@ -25,7 +25,7 @@ try:  # POSIX only: setting both modem lines in one ioctl, and the tty's close b
 except ImportError:
     fcntl = termios = None  # type: ignore[assignment]
 
-log = logging.getLogger(__name__)
+log = library_logger(__name__)
 
 DEFAULT_RESET_DELAY = 0.05  # time IO0 stays low after EN rises
 EXTRA_RESET_DELAY = DEFAULT_RESET_DELAY + 0.5  # for boards with a slow EN capacitor

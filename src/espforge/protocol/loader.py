@@ -62,12 +62,13 @@ from espforge.link.port import (
     usb_ids,
 )
 from espforge.link.reader import FrameLink
+from espforge.logs import library_logger
 from espforge.protocol.channel import CommandChannel
 from espforge.protocol.commands import Opcode, checksum
 from espforge.protocol.diagnose import diagnose_no_sync
 from espforge.protocol.spiflash import SpiFlashCommands
 
-log = logging.getLogger(__name__)
+log = library_logger(__name__)
 trace_log = logging.getLogger("espforge.trace")
 
 FLASH_SECTOR_SIZE = 0x1000
