@@ -236,11 +236,32 @@ def show_version(invocation: Invocation) -> None:
 
 
 def _start(ctx: click.Context, **values: Any) -> None:
+    if ctx.invoked_subcommand != "version":
+        values.update(_config_file_defaults(ctx))
     settings = GlobalOptions.from_values(values)
     if settings.silent and (settings.verbose or settings.trace):
         other = "--verbose" if settings.verbose else "--trace"
         raise EspforgeError(f"Cannot use both {other} and --silent options at the same time.")
     ctx.obj = settings
+
+
+def _config_file_defaults(ctx: click.Context) -> dict[str, Any]:
+    """Global options the config file sets ([espforge] port, baud, chip, before, after, or
+    connect_attempts), for those that neither the command line nor the environment gave."""
+    from espforge.config import load_settings, option_defaults
+
+    settings = load_settings()
+    for warning in settings.warnings:
+        click.echo(f"WARNING: {warning}", err=True)
+    if settings.path is not None and not ctx.params.get("silent"):
+        click.echo(f"Loaded custom configuration from {settings.path}")
+    command = ctx.command
+    values = {}
+    for name, text in option_defaults(settings=settings).items():
+        if ctx.get_parameter_source(name) is ParameterSource.DEFAULT:
+            param = next(param for param in command.params if param.name == name)
+            values[name] = param.process_value(ctx, text)
+    return values
 
 
 def _placeholder_group(name: str, tool: str, topic: str) -> EspforgeGroup:
