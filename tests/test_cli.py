@@ -20,8 +20,6 @@ from espforge.cli.main import build_cli, expand_argument_files, parse_command_li
 from espforge.errors import EspforgeError
 from espforge.image import elfwriter as ew
 
-DEVICE_NOT_YET = "A fatal error occurred: this espforge version cannot talk to a chip yet"
-
 
 def invoke(*args: str, env: dict[str, str] | None = None):
     """Run espforge in-process (image handlers run; device commands stop as they do for now)."""

@@ -221,12 +221,8 @@ def announce(ctx: click.Context, settings: GlobalOptions) -> None:
 
 
 def run_handler(spec: CommandSpec, invocation: Invocation) -> None:
-    """Import the command's handler and run it; device commands stop here for now."""
-    if spec.handler is None:
-        raise EspforgeError(
-            f"this espforge version cannot talk to a chip yet, so '{spec.name}' is not "
-            "available; use the image commands, or esptool, for now."
-        )
+    """Import the command's handler ("module:function") and run it."""
+    assert spec.handler is not None, f"command '{spec.name}' has no handler"
     module_name, _, function_name = spec.handler.partition(":")
     getattr(import_module(module_name), function_name)(invocation)
 
