@@ -262,14 +262,7 @@ class RomLoader(SpiFlashCommands):
 
     def mem_block(self, data: bytes, seq: int) -> None:
         self._refuse_in_secure_mode("loading code into RAM")
-        self._request(
-            Opcode.MEM_DATA,
-            struct.pack("<IIII", len(data), seq, 0, 0) + data,
-            f"write block {seq} to RAM",
-            checksum=checksum(data),
-            attempts=self.settings.write_block_attempts,
-            retry_failures=True,
-        )
+        self._send_data_block(Opcode.MEM_DATA, data, seq, f"write block {seq} to RAM")
 
     def mem_finish(self, entry: int = 0) -> None:
         """End the RAM download; with an entry point the ROM jumps there (and may never reply)."""
@@ -307,15 +300,7 @@ class RomLoader(SpiFlashCommands):
         return blocks
 
     def flash_block(self, data: bytes, seq: int, timeout: float | None = None) -> None:
-        self._request(
-            Opcode.FLASH_DATA,
-            struct.pack("<IIII", len(data), seq, 0, 0) + data,
-            f"write block {seq} to flash",
-            checksum=checksum(data),
-            timeout=timeout,
-            attempts=self.settings.write_block_attempts,
-            retry_failures=True,
-        )
+        self._send_data_block(Opcode.FLASH_DATA, data, seq, f"write block {seq} to flash", timeout)
 
     def flash_finish(self, reboot: bool = False) -> None:
         """Leave flash download mode; `reboot` restarts the chip (which may not reply)."""
@@ -347,10 +332,19 @@ class RomLoader(SpiFlashCommands):
         return blocks
 
     def flash_defl_block(self, data: bytes, seq: int, timeout: float | None = None) -> None:
+        self._send_data_block(
+            Opcode.FLASH_DEFL_DATA, data, seq, f"write compressed block {seq} to flash", timeout
+        )
+
+    def _send_data_block(
+        self, opcode: Opcode, data: bytes, seq: int, what: str, timeout: float | None = None
+    ) -> None:
+        """A *_DATA command: length, sequence number, two zero words, the block; checksummed,
+        and retried as esptool retries a failed block."""
         self._request(
-            Opcode.FLASH_DEFL_DATA,
+            opcode,
             struct.pack("<IIII", len(data), seq, 0, 0) + data,
-            f"write compressed block {seq} to flash",
+            what,
             checksum=checksum(data),
             timeout=timeout,
             attempts=self.settings.write_block_attempts,
