@@ -40,6 +40,7 @@ class FakeLoader:
         self.chip = get_chip(chip) if isinstance(chip, str) else chip
         self.flash = flash if flash is not None else NorFlash(flash_size)
         self.secure_download_mode = False
+        self.stub_detected = False
         self.port = SimpleNamespace(port=f"fake://{self.chip.name}")
         self.port_name = self.port.port
         self.usb_mode = None

@@ -532,10 +532,10 @@ def test_command_takes_the_bootloader_offset_from_the_chip(tmp_path):
     assert "--primary-bootloader-offset" in invoke("partition-table", str(csv_path)).output
 
 
-def test_command_needs_an_input_for_now(tmp_path):
+def test_command_needs_an_input_or_a_port(tmp_path):
     result = invoke("partition-table")
     assert result.exit_code == 2
-    assert "reading the partition table from a chip is not available yet" in result.output
+    assert "or --port to read it from a chip" in result.output
     garbage = tmp_path / "garbage"
     garbage.write_bytes(b"\x80\x81\x82")
     result = invoke("partition-table", str(garbage))

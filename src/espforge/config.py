@@ -26,7 +26,7 @@ FILENAMES = ("esptool.cfg", "setup.cfg", "tox.ini")
 CONFIG_FILE_VARIABLES = ("ESPFORGE_CFGFILE", "ESPTOOL_CFGFILE")
 
 # Global options a config file's [espforge] section may set (esptool's section cannot).
-OPTION_KEYS = ("port", "baud", "chip", "before", "after", "connect_attempts")
+OPTION_KEYS = ("port", "baud", "chip", "before", "after", "connect_attempts", "stub_dir")
 
 
 @dataclass(frozen=True)

@@ -307,6 +307,11 @@ DEVICE_COMMANDS = (
                 "-s",
                 help="Skip writing files whose MD5 already matches the flash content.",
             ),
+            flag(
+                "--skip-unchanged",
+                help="Compare the flash with each file region by region (MD5 on the chip) and "
+                "write only the regions that differ.",
+            ),
             flag("--force", help="Skip security and compatibility checks. Use with caution!"),
             flag(
                 "--dry-run",
@@ -338,6 +343,8 @@ DEVICE_COMMANDS = (
             ("encrypt", "encrypt_files"),
             ("skip_flashed", "diff_with"),
             ("skip_flashed", "trust_flash_content"),
+            ("skip_unchanged", "skip_flashed"),
+            ("skip_unchanged", "diff_with"),
         ),
         requires=(("trust_flash_content", "diff_with"),),
         handler=_device_handler("run_write_flash"),
@@ -601,6 +608,16 @@ VIRTUAL_COMMANDS = (
         ),
         handler="espforge.cli.virtual_commands:run_serve",
         exclusive=(("pty", "tcp"),),
+    ),
+)
+
+STUB_COMMANDS = (
+    CommandSpec(
+        "info",
+        OTHER,
+        "Show what a flasher stub JSON file holds: entry point, segments and their MD5s.",
+        params=(_file_argument("filename"),),
+        handler="espforge.cli.stub_commands:run_stub_info",
     ),
 )
 

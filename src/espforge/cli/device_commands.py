@@ -2,8 +2,8 @@
 
 Each handler turns its parsed options into calls of `espforge.flash` and prints what esptool 5.6
 prints, in its wording where scripts read it ("MAC: ...", "Chip ID: ...", "Wrote N bytes ...",
-"Hash of data verified."). Everything goes to the ROM bootloader directly: there is no flasher
-stub yet, so --no-stub is what espforge always does. Imported only when a device command runs.
+"Hash of data verified."). Unless --no-stub is given, the flasher stub named by --stub-file or
+found in the stub directory is started first. Imported only when a device command runs.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from espforge.flash.read import check_can_read, read_flash_reporting
 from espforge.image.flash_params import flash_size_bytes
 from espforge.image.merge import read_merge_input
 from espforge.protocol.loader import SECURE_DOWNLOAD_MODE_COMMANDS, SecurityInfo
+from espforge.protocol.stub import StubSource
 
 Handler = Callable[..., None]
 Preparation = Callable[[Invocation], dict[str, Any]]
@@ -84,12 +85,7 @@ def _refuse_unsupported_globals(invocation: Invocation) -> None:
     if settings.override_vddsdio:
         raise NotSupportedError("--override-vddsdio is not available in espforge yet")
     if invocation.arguments.get("flash_type") == "nand":
-        raise NotSupportedError("NAND flash needs the flasher stub, which espforge lacks yet")
-    if not settings.no_stub:
-        invocation.echo(
-            "Note: espforge talks to the ROM bootloader directly (as esptool does with "
-            "--no-stub); the flasher stub is not supported yet."
-        )
+        raise NotSupportedError("NAND flash is not supported by espforge yet")
 
 
 @contextmanager
@@ -105,6 +101,7 @@ def _connected(invocation: Invocation, reset: bool) -> Iterator[Device]:
         connect_attempts=settings.connect_attempts,
         trace=settings.trace,
         port_filter=settings.port_filter,
+        stub=None if settings.no_stub else StubSource(settings.stub_file, settings.stub_dir),
     ) as device:
         _print_banner(invocation, device)
         yield device
@@ -180,6 +177,7 @@ def run_write_flash(
         diff_with=previous,
         trust_flash_content=values["trust_flash_content"],
         skip_flashed=values["skip_flashed"],
+        skip_unchanged=values["skip_unchanged"],
         force=values["force"],
     )
     plan = plan_write(device, inputs, options)

@@ -14,17 +14,21 @@ import click
 from click.core import ParameterSource
 
 from espforge import __version__
+from espforge.cli import partition_device_commands as partition_device
 from espforge.cli.commands import (
     COMMANDS,
+    FLASH,
     OTHER,
     SECTIONS,
     SECURITY,
+    STUB_COMMANDS,
     VIRTUAL_COMMANDS,
     CommandSpec,
     Invocation,
 )
 from espforge.cli.compat import normalise_arguments, note_v4_spelling, take_v4_notes
 from espforge.cli.compat import underscore_spelling as v4_spelling
+from espforge.cli.efuse_commands import efuse_group
 from espforge.cli.options import GLOBAL_OPTIONS, Arg, GlobalOptions, Opt, env_names
 from espforge.cli.secure_commands import SECURE_COMMANDS, SECURE_SECTIONS
 from espforge.errors import EspforgeError
@@ -260,17 +264,6 @@ def _config_file_defaults(ctx: click.Context) -> dict[str, Any]:
     return values
 
 
-def _placeholder_group(name: str, tool: str, topic: str) -> EspforgeGroup:
-    return EspforgeGroup(
-        name,
-        section=SECURITY,
-        no_args_is_help=True,
-        short_help=f"{topic}: the home of {tool}'s commands (none yet).",
-        help=f"{topic} commands (the home of {tool}'s commands; none are available in this "
-        "espforge version yet).",
-    )
-
-
 def _spec_group(
     name: str, section: str, specs: Iterable[CommandSpec], dispatch: Dispatch, **texts: str
 ) -> EspforgeGroup:
@@ -305,6 +298,18 @@ def _virtual_group(dispatch: Dispatch) -> EspforgeGroup:
     )
 
 
+def _stub_group(dispatch: Dispatch) -> EspforgeGroup:
+    return _spec_group(
+        "stub",
+        OTHER,
+        STUB_COMMANDS,
+        dispatch,
+        short_help="Flasher stub files (esptool's and esp-flasher-stub's JSON format).",
+        help="Flasher stub files: espforge uploads the one --stub-file or the stub directory "
+        "gives to speed up flashing.",
+    )
+
+
 def build_cli(dispatch: Dispatch = run_handler) -> click.Group:
     """The `espforge` command group; `dispatch` runs a parsed command (tests pass a recorder)."""
     root = EspforgeGroup(
@@ -319,8 +324,22 @@ def build_cli(dispatch: Dispatch = run_handler) -> click.Group:
         root.add_command(EspforgeCommand(spec, dispatch))
     root.add_command(_secure_group(dispatch))
     root.add_command(_virtual_group(dispatch))
-    root.add_command(_placeholder_group("efuse", "espefuse", "eFuse"))
+    root.add_command(_stub_group(dispatch))
+    root.add_command(efuse_group())
+    _add_partition_commands(root, dispatch)
     return root
+
+
+def _add_partition_commands(root: EspforgeGroup, dispatch: Dispatch) -> None:
+    """`partition` (parttool.py's commands), `ota` (otatool.py's), scan, backup and restore."""
+    for spec in partition_device.BOARD_COMMANDS:
+        root.add_command(EspforgeCommand(spec, dispatch))
+    for name, specs, tool in (
+        ("partition", partition_device.PARTITION_COMMANDS, "ESP-IDF's parttool.py"),
+        ("ota", partition_device.OTA_COMMANDS, "ESP-IDF's otatool.py"),
+    ):
+        texts = f"{name.capitalize()} commands on a connected chip: those of {tool}."
+        root.add_command(_spec_group(name, FLASH, specs, dispatch, short_help=texts, help=texts))
 
 
 def parse_command_line(args: Iterable[str]) -> Invocation:

@@ -339,6 +339,18 @@ GLOBAL_OPTIONS: tuple[Opt, ...] = (
         "(some features are then unavailable).",
     ),
     option(
+        "--stub-file",
+        help="Flasher stub to upload: a stub JSON file as esptool's and esp-flasher-stub's "
+        "releases carry.",
+        type=click.Path(dir_okay=False),
+    ),
+    option(
+        "--stub-dir",
+        help="Folder of flasher stub JSON files (<chip>.json); also stub_dir in the config file.",
+        type=click.Path(file_okay=False),
+        env="STUB_DIR",
+    ),
+    option(
         "--stub-version",
         help="Flasher stub generation to upload.",
         type=click.Choice(("1", "2")),
@@ -374,6 +386,8 @@ class GlobalOptions:
     before: str
     after: str
     no_stub: bool
+    stub_file: str | None
+    stub_dir: str | None
     stub_version: str | None
     trace: bool
     verbose: bool

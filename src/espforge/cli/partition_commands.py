@@ -24,8 +24,8 @@ _FLASH_SIZE = option(
 
 PARTITION_TABLE_HELP = (
     "Convert an ESP-IDF partition table between CSV and binary (the input's kind is detected), "
-    "or print it with its free space when no OUTPUT is given. Reading the table from a chip "
-    "(no INPUT) is not available yet."
+    "or print it with its free space when no OUTPUT is given. With no INPUT and a --port, "
+    "print the table the chip holds at --offset."
 )
 
 PARTITION_TABLE_PARAMS = (
@@ -36,6 +36,7 @@ PARTITION_TABLE_PARAMS = (
         help="Flash offset of the partition table.",
         type=AnyInt(),
         default="0x8000",
+        legacy_names=("--partition-table-offset",),  # parttool's name, for the chip's table
     ),
     _FLASH_SIZE,
     flag("--secure", help="Require app partition sizes fit for secure boot (multiples of 64K)."),
@@ -75,10 +76,10 @@ def run_partition_table(invocation: Invocation) -> None:
     values = invocation.arguments
     source = values["input"]
     if source is None:
-        raise EspforgeError(
-            "reading the partition table from a chip is not available yet: give the table's "
-            "CSV or binary file as INPUT"
-        )
+        from espforge.cli.partition_device_commands import run_partition_table_from_chip
+
+        run_partition_table_from_chip(invocation)
+        return
     data = read_input(source)
     from_binary = is_binary_table(data)
     table = _parse_table(data, from_binary, invocation)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from espforge.chips import ChipSpec
 from espforge.errors import (
+    CommandFailed,
     EspforgeError,
     NotSupportedError,
     ProtocolError,
@@ -27,6 +28,7 @@ from espforge.logs import library_logger
 
 if TYPE_CHECKING:
     from espforge.protocol.loader import RomLoader, SecurityInfo
+    from espforge.protocol.stub import StubImage, StubSource
 
 log = library_logger(__name__)
 
@@ -64,6 +66,9 @@ class Device:
         self._flash_id: FlashId | None = None
         self._attach_word: int | None = None
         self._configured_size: int | None = None
+        self.stub_running = False  # the loader speaks a flasher stub's dialect
+        self._rom_loader = loader
+        self.stub_image: StubImage | None = None  # the stub started (to start again after a reset)
 
     @property
     def chip(self) -> ChipSpec:
@@ -76,6 +81,65 @@ class Device:
     @property
     def secure_download_mode(self) -> bool:
         return bool(self.loader.secure_download_mode)
+
+    # What the dialect in use offers: a stub has all of these, ROMs some.
+    @property
+    def can_compress(self) -> bool:
+        return self.stub_running or self.chip.rom.compressed_writes
+
+    @property
+    def can_md5(self) -> bool:
+        return self.stub_running or self.chip.rom.flash_md5
+
+    @property
+    def can_read(self) -> bool:
+        return self.stub_running or self.chip.rom.read_flash_slow
+
+    # ------------------------------------------------------------------ flasher stub
+
+    def start_stub(self, source: StubSource, baud: int, connected_baud: int) -> None:
+        """Run the flasher stub from `source` (or keep using one left running), then switch
+        the link to `baud`; without a stub, or when it does not start, the ROM carries on."""
+        from espforge.protocol.stub import StubError, adopt_running_stub, start_stub
+
+        if self.before == "no-reset-no-sync" or self.loader.stub_detected:
+            self._use_stub(adopt_running_stub(self.loader), None)
+        elif self.secure_download_mode:
+            log.warning(
+                "Stub flasher is not supported in Secure Download Mode; using the ROM bootloader."
+            )
+        else:
+            image = source.image_for(self.chip, self._major_revision)
+            if image is None:
+                log.info(
+                    "Note: espforge talks to the ROM bootloader directly (as esptool does with "
+                    f"--no-stub): {source.describe_absence(self.chip)}."
+                )
+            else:
+                try:
+                    self._use_stub(start_stub(self.loader, image), image)
+                except (StubError, CommandFailed) as error:  # not greeting, or not loadable
+                    log.warning(
+                        f"The flasher stub did not start ({error}); carrying on with the ROM "
+                        "bootloader."
+                    )
+                    self.loader.synchronise(self.before, self.connect_attempts)
+        if baud > connected_baud:
+            try:
+                self.loader.change_baud(baud)
+            except NotSupportedError:
+                log.warning(
+                    f"ROM doesn't support changing baud rate. Keeping initial baud rate "
+                    f"{connected_baud}."
+                )
+
+    def _use_stub(self, loader: RomLoader, image: StubImage | None) -> None:
+        self.loader = loader
+        self.stub_running = True
+        self.stub_image = image
+
+    def _major_revision(self) -> int | None:
+        return None if self.chip.revision is None else self.loader.chip_revision()[0]
 
     # ------------------------------------------------------------------ flash chip
 
@@ -155,10 +219,21 @@ class Device:
             self.loader.port.close()
             self.loader.port.open()
         self.loader.synchronise(self.before, self.connect_attempts)
+        if self.stub_running:
+            self._restart_stub()
         if self._attach_word is not None:
             self.loader.spi_attach(self._attach_word)
         if self._configured_size is not None:
             self.loader.spi_set_params(self._configured_size)
+
+    def _restart_stub(self) -> None:
+        """A reset ended the stub: start it again, or go on with the ROM if it cannot be."""
+        from espforge.protocol.stub import start_stub
+
+        if self.stub_image is None:
+            self.loader, self.stub_running = self._rom_loader, False
+            return
+        self.loader = start_stub(self._rom_loader, self.stub_image)
 
     def check_access(self, address: int, size: int) -> None:
         """Refuse a read or erase the ROM cannot address or that ends past the flash."""
@@ -180,10 +255,10 @@ class Device:
 
     def flash_md5(self, address: int, size: int) -> str:
         """MD5 of `size` bytes of flash from `address`, as lowercase hex."""
-        if not self.chip.rom.flash_md5:
+        if not self.can_md5:
             raise NotSupportedError(
                 f"the {self.chip.chip_name} ROM cannot compute a flash MD5; this needs the "
-                "flasher stub, which espforge does not have yet"
+                "flasher stub (give --stub-file or a stub directory)"
             )
         try:
             return self.loader.flash_md5(address, size).hex()
@@ -281,33 +356,42 @@ def open_device(
     connect_attempts: int = 7,
     trace: bool = False,
     port_filter: Iterable[str] = (),
+    stub: StubSource | None = None,
 ) -> Iterator[Device]:
     """Connect to the chip on `port` (None: the first port where one answers) and yield it.
+
+    With a `stub` source the flasher stub is started (see `Device.start_stub`); None talks to
+    the ROM bootloader only (--no-stub).
 
     On leaving, the chip is reset as `after` says (None: left as it is, e.g. running code
     loaded into RAM) - also after an error, as esptool does, when the link still allows it -
     and the port is closed.
     """
-    from espforge.protocol.loader import connect
+    from espforge.protocol.loader import connect, sync_baud
 
+    # A stub changes the baud rate itself, once it runs (as esptool does).
+    connected_baud = baud if stub is None else sync_baud(baud, before)
     loader = connect(
         port,
         chip=chip,
-        baud=baud,
+        baud=connected_baud,
         before=before,
         connect_attempts=connect_attempts,
         trace=trace,
         port_filter=port_filter,
     )
+    device = Device(loader, before=before, connect_attempts=connect_attempts)
     try:
-        yield Device(loader, before=before, connect_attempts=connect_attempts)
+        if stub is not None:
+            device.start_stub(stub, baud, connected_baud)
+        yield device
     except BaseException:
         if after is not None:
             with suppress(Exception):  # the error that got us here is the one to report
-                loader.run_reset(after)
+                device.loader.run_reset(after)
         raise
     else:
         if after is not None:
-            loader.run_reset(after)
+            device.loader.run_reset(after)
     finally:
         loader.close()

@@ -1,4 +1,4 @@
-"""Erasing flash through the ROM bootloader.
+"""Erasing flash, through the flasher stub's erase commands or the ROM bootloader.
 
 ROMs have no erase command (ERASE_FLASH and ERASE_REGION belong to the flasher stub), but every
 ROM erases the region a FLASH_BEGIN announces before it takes any data. So a FLASH_BEGIN that is
@@ -45,7 +45,7 @@ def erase_region(device: Device, address: int, size: int, force: bool = False) -
     device.configure_flash_size(
         "detect" if not device.secure_download_mode else SDM_ERASE_FLASH_SIZE
     )
-    _erase_through_flash_begin(device, address, size)
+    _erase(device, address, size)
     elapsed = time.monotonic() - started
     log.info(f"Flash memory region erased successfully in {elapsed:.1f} seconds.")
     return elapsed
@@ -63,7 +63,7 @@ def erase_whole_flash(device: Device, size: int) -> float:
     log.info("Erasing flash memory (this may take a while)...")
     started = time.monotonic()
     device.set_flash_size(size)
-    _erase_through_flash_begin(device, 0, size)
+    _erase(device, 0, size, whole=True)
     elapsed = time.monotonic() - started
     log.info(f"Flash memory erased successfully in {elapsed:.1f} seconds.")
     return elapsed
@@ -79,7 +79,13 @@ def _detected_size(device: Device) -> int:
     return flash_size_bytes(name)
 
 
-def _erase_through_flash_begin(device: Device, address: int, size: int) -> None:
+def _erase(device: Device, address: int, size: int, whole: bool = False) -> None:
+    """A stub erases on request (ERASE_FLASH for everything from 0); a ROM in FLASH_BEGIN."""
     task = device.progress.task("erase", size, f"Erasing {size:#x} bytes at {address:#010x}")
-    device.loader.flash_begin(size, address)
+    if not device.stub_running:
+        device.loader.flash_begin(size, address)
+    elif whole:
+        device.loader.erase_flash()
+    else:
+        device.loader.erase_region(address, size)
     task.update(size, f"Erased {size:#x} bytes at {address:#010x}")

@@ -69,10 +69,9 @@ def load_ram(device: Device, image_data: bytes, source: str = "image") -> int:
 
 
 def run_user_code(device: Device) -> None:
-    """Leave the bootloader and start the application in flash (an empty FLASH_BEGIN, then
-    FLASH_END asking to run user code)."""
-    device.loader.flash_begin(0, 0)
-    device.loader.flash_finish(reboot=False)
+    """Leave the bootloader and start the application in flash (a ROM: an empty FLASH_BEGIN,
+    then FLASH_END asking to run user code; a stub: RUN_USER_CODE)."""
+    device.loader.soft_reset(stay_in_bootloader=False)
 
 
 def mac_addresses(device: Device) -> list[tuple[str, bytes]]:

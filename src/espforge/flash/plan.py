@@ -21,6 +21,7 @@ from enum import Enum
 
 from espforge.chips import ChipSpec
 from espforge.errors import EspforgeError, ImageError, NotSupportedError
+from espforge.flash.changed import compare_regions
 from espforge.flash.device import ROM_ADDRESS_LIMIT, Device
 from espforge.flash.erase import check_security_allows_erase
 from espforge.flash.inputs import (
@@ -32,6 +33,7 @@ from espforge.flash.inputs import (
     check_fits,
     check_layout,
 )
+from espforge.flash.layout import check_firmware_layout
 from espforge.image.firmware import ExtendedHeader, load_image
 from espforge.image.flash_params import KEEP, flash_size_bytes, update_flash_params
 from espforge.logs import library_logger
@@ -55,7 +57,9 @@ class WriteOptions:
     diff_with: Sequence[bytes | None] = ()  # what each input replaced (None: unknown)
     trust_flash_content: bool = False  # with diff_with: an unchanged file is not re-checked
     skip_flashed: bool = False
+    skip_unchanged: bool = False  # send only the regions whose flash MD5 differs (changed.py)
     force: bool = False  # write even what the image compatibility checks refuse
+    layout_check: bool = True  # check firmware layouts first (espforge.flash.layout)
 
 
 class StepKind(Enum):
@@ -195,7 +199,7 @@ def plan_write(device: Device, inputs: Sequence[FlashInput], options: WriteOptio
     check_layout(inputs)
     check_fits(inputs, ROM_ADDRESS_LIMIT, "the ROM addresses 16MB at most")
     chip = device.chip
-    compress = _choose_compression(chip, options.compress)
+    compress = _choose_compression(device, options.compress)
     options = _drop_unusable_shortcuts(device, options)
     if not options.force and chip.image_format != "esp8266" and not device.secure_download_mode:
         _check_images_suit_chip(device, inputs)
@@ -205,6 +209,8 @@ def plan_write(device: Device, inputs: Sequence[FlashInput], options: WriteOptio
     flash_end, limit_name = _usable_flash_end(device, flash_size)
     if flash_end is not None:
         check_fits(inputs, flash_end, limit_name)
+    if options.layout_check:
+        check_firmware_layout(device, inputs, flash_end, options.force)
     if options.erase_all:
         _check_whole_erase_possible(device, flash_end, options.force)
 
@@ -215,13 +221,13 @@ def plan_write(device: Device, inputs: Sequence[FlashInput], options: WriteOptio
     return WritePlan(chip, flash_size, flash_end, options.erase_all, files)
 
 
-def _choose_compression(chip: ChipSpec, requested: bool | None) -> bool:
+def _choose_compression(device: Device, requested: bool | None) -> bool:
     if requested is None:
-        return chip.rom.compressed_writes
-    if requested and not chip.rom.compressed_writes:
+        return device.can_compress
+    if requested and not device.can_compress:
         raise NotSupportedError(
-            f"the {chip.chip_name} ROM cannot take compressed data; write without --compress "
-            "(the flasher stub, which could, is not in espforge yet)"
+            f"the {device.chip.chip_name} ROM cannot take compressed data; write without "
+            "--compress, or use the flasher stub (--stub-file or a stub directory)"
         )
     return requested
 
@@ -231,7 +237,7 @@ def _drop_unusable_shortcuts(device: Device, options: WriteOptions) -> WriteOpti
     reason = None
     if options.erase_all:
         reason = "enabled erase-all"
-    elif not device.chip.rom.flash_md5:
+    elif not device.can_md5:
         reason = f"{device.chip.chip_name} in ROM bootloader"
     elif device.secure_download_mode:
         reason = "enabled secure download mode"
@@ -250,9 +256,19 @@ def _drop_unusable_shortcuts(device: Device, options: WriteOptions) -> WriteOpti
             reason,
         )
         skip_flashed = False
+    skip_unchanged = options.skip_unchanged and not reason
+    if reason and options.skip_unchanged:
+        log.info(
+            "Note: Skipping unchanged regions is not supported with %s. Will flash all data.",
+            reason,
+        )
     trust = options.trust_flash_content and any(old is not None for old in diff_with)
     return replace(
-        options, diff_with=diff_with, trust_flash_content=trust, skip_flashed=skip_flashed
+        options,
+        diff_with=diff_with,
+        trust_flash_content=trust,
+        skip_flashed=skip_flashed,
+        skip_unchanged=skip_unchanged,
     )
 
 
@@ -355,7 +371,7 @@ class _FilePlanner:
         self.flash_size = flash_size
         self.compress = compress
         self.keep_settings = keep_settings
-        self.can_verify = device.chip.rom.flash_md5 and not device.secure_download_mode
+        self.can_verify = device.can_md5 and not device.secure_download_mode
 
     def plan(self, item: FlashInput, previous: bytes | None) -> FileWrite:
         if not item.data:
@@ -376,9 +392,23 @@ class _FilePlanner:
         if self.options.skip_flashed and self._already_in_flash(base, image):
             message = f"'{item.source}' at {item.address:#010x} already in flash, skipping write."
             return replace(file, skip_message=message, verify=False)
+        if previous is None and self.options.skip_unchanged:
+            return self._plan_changed_regions(file, whole)
         if previous is None:
             return replace(file, transfers=(whole,))
         return self._plan_changes(file, previous, whole)
+
+    def _plan_changed_regions(self, file: FileWrite, whole: Transfer) -> FileWrite:
+        comparison = compare_regions(self.device, file.base_address, file.image)
+        log.info(comparison.describe(file.source))
+        if not comparison.changed:
+            message = f"'{file.source}' at {file.address:#010x} already in flash, skipping write."
+            return replace(file, skip_message=message, verify=False)
+        transfers = tuple(
+            self._transfer(address, data, file.source, changed=True)
+            for address, data in comparison.changed
+        )
+        return replace(file, transfers=transfers, full_rewrite=whole)
 
     def _plan_changes(self, file: FileWrite, previous: bytes, whole: Transfer) -> FileWrite:
         old = self._prepared(file.address, previous, file.source, quiet=True)

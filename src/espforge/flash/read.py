@@ -1,7 +1,8 @@
-"""Reading flash back and comparing it with files, through the ROM bootloader.
+"""Reading flash back and comparing it with files, through the flasher stub or the ROM.
 
-ESP32-family ROMs read flash 64 bytes per READ_FLASH_SLOW command and compute MD5 digests of
-flash regions; the ESP8266 ROM does neither (its flasher stub does, which espforge lacks yet).
+A flasher stub streams flash in 4 KB packets under windowed acknowledgements and checks them by
+MD5. ESP32-family ROMs read 64 bytes per READ_FLASH_SLOW command and compute MD5 digests of
+flash regions; the ESP8266 ROM does neither, so reading it needs the stub.
 """
 
 from __future__ import annotations
@@ -24,15 +25,16 @@ PROGRESS_STEP = 1024  # report reads every KB, as esptool does
 
 def check_can_read(device: Device) -> None:
     """Refuse up front on a chip whose ROM has no flash read command (ESP8266)."""
-    if not device.chip.rom.read_flash_slow:
+    if not device.can_read:
         raise NotSupportedError(
             f"the {device.chip.chip_name} ROM cannot read flash; reading needs the flasher "
-            "stub, which espforge does not have yet"
+            "stub (give --stub-file or a stub directory)"
         )
 
 
 def read_flash(device: Device, address: int, size: int) -> bytes:
-    """`size` bytes of flash from `address` (the ROM reads 64 bytes per command)."""
+    """`size` bytes of flash from `address` (a ROM reads 64 bytes per command, a stub streams
+    them)."""
     check_can_read(device)
     task = device.progress.task("read", size, f"Reading from {address:#010x}")
 
@@ -40,7 +42,10 @@ def read_flash(device: Device, address: int, size: int) -> bytes:
         if done % PROGRESS_STEP == 0 or done == size:
             task.update(done, f"Reading from {address + done:#010x}")
 
-    data = device.loader.read_flash_slow(address, size, report)
+    if device.stub_running:
+        data = device.loader.read_flash(address, size, report)
+    else:
+        data = device.loader.read_flash_slow(address, size, report)
     if len(data) != size:
         raise EspforgeError(
             f"the chip sent {len(data)} bytes of flash where {size} were asked; check the link"
@@ -81,10 +86,10 @@ def verify_flash(
     A bootloader is compared as write-flash would have written it, with the flash settings
     given. Returns the inputs that differ (empty: all verified).
     """
-    if not device.chip.rom.flash_md5:
+    if not device.can_md5:
         raise NotSupportedError(
             f"the {device.chip.chip_name} ROM can neither read flash nor compute its MD5, so "
-            "it cannot verify; that needs the flasher stub, which espforge does not have yet"
+            "it cannot verify; that needs the flasher stub (give --stub-file or a stub directory)"
         )
     flash_size = device.configure_flash_size(flash_size)
     mismatches = []

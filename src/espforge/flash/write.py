@@ -146,14 +146,16 @@ def _announce_erase(transfer: Transfer) -> None:
 def _send(device: Device, transfer: Transfer, source: str) -> TransferResult:
     loader = device.loader
     payload = transfer.payload
-    log.info("Erasing flash...")
+    if not device.stub_running:  # a stub erases as the data arrives
+        log.info("Erasing flash...")
     erase_started = time.monotonic()
     if transfer.compressed is not None:
         log.info(f"Compressed {len(transfer.data)} bytes to {len(payload)}...")
         loader.flash_defl_begin(len(transfer.data), len(payload), transfer.address)
     else:
         loader.flash_begin(len(transfer.data), transfer.address)
-    log.info(f"Took {time.monotonic() - erase_started:.2f}s to erase flash block.")
+    if not device.stub_running:
+        log.info(f"Took {time.monotonic() - erase_started:.2f}s to erase flash block.")
 
     started = time.monotonic()
     task = device.progress.task("write", len(payload), f"Writing at {transfer.address:#010x}")
@@ -161,11 +163,13 @@ def _send(device: Device, transfer: Transfer, source: str) -> TransferResult:
     settings = loader.settings
     inflater = zlib.decompressobj() if transfer.compressed is not None else None
     written = 0
+    timeout = settings.timeout
     for seq, offset in enumerate(range(0, len(payload), block_size)):
         block = payload[offset : offset + block_size]
         if inflater is not None:
-            # The ROM inflates and programs the block before it answers: give it time for the
-            # bytes it will program (a kilobyte of zlib can stand for a megabyte of data).
+            # A ROM inflates and programs the block before it answers, a stub while the next
+            # one arrives: give it time for the bytes it will program (a kilobyte of zlib can
+            # stand for a megabyte of data).
             inflated = len(inflater.decompress(block))
             timeout = settings.timeout_for(settings.erase_write_timeout_per_mb, inflated)
             loader.flash_defl_block(block, seq, timeout=timeout)
@@ -174,6 +178,12 @@ def _send(device: Device, transfer: Transfer, source: str) -> TransferResult:
             loader.flash_block(block + b"\xff" * (block_size - len(block)), seq)
             written += len(block)
         task.advance(len(block), f"Writing at {transfer.address + written:#010x}")
+    if device.stub_running:
+        # The stub answers this once the last block is in flash.
+        if transfer.compressed is not None:
+            loader.flash_defl_finish(reboot=False, timeout=timeout)
+        else:
+            loader.flash_finish(reboot=False)
     elapsed = time.monotonic() - started
     _report_written(transfer, elapsed)
     return TransferResult(

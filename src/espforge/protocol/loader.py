@@ -502,9 +502,13 @@ class RomLoader(SpiFlashCommands):
                 self.port.baudrate,
             )
             return
+        self._switch_baud(baud, struct.pack("<II", rom_baud, 0))
+
+    def _switch_baud(self, baud: int, request: bytes) -> None:
+        """Send CHANGE_BAUDRATE with `request`, then move the port to `baud`."""
         log.info("Changing baud rate to %d...", baud)
         # No status check, as esptool: the reply may already come at the new rate.
-        self.channel.send(Opcode.CHANGE_BAUDRATE, struct.pack("<II", rom_baud, 0))
+        self.channel.send(Opcode.CHANGE_BAUDRATE, request)
         with contextlib.suppress(ProtocolError):
             self.channel.await_response(Opcode.CHANGE_BAUDRATE, self.settings.timeout)
         log.info("Changed.")

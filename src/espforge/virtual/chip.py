@@ -27,6 +27,8 @@ from espforge.image.firmware import load_image
 from espforge.image.flash_params import flash_size_bytes
 from espforge.link.slip import SlipDecoder, slip_encode
 from espforge.protocol.commands import Opcode, Request, decode_command
+from espforge.virtual.boot import BootOutcome, boot_from_flash
+from espforge.virtual.efuse_controller import efuse_controller_for
 from espforge.virtual.faults import FaultPlan
 from espforge.virtual.identity import (
     ChipIdentity,
@@ -47,6 +49,7 @@ from espforge.virtual.rom import (
     RunRamCode,
 )
 from espforge.virtual.spi_flash import SpiController, SpiFlashDevice
+from espforge.virtual.stub_dialect import GREETING, FlasherStub
 
 ROM_BAUD = 115200
 BITS_PER_BYTE = 10  # 8N1: start bit, 8 data bits, stop bit
@@ -108,6 +111,8 @@ class ChipOptions:
     start_in_app: bool = False  # boot from flash instead of waiting in download mode
     secure_download: bool = False
     log_path: str | None = None  # append every decoded command as a JSON line
+    efuse_file: str | None = None  # keep the eFuse memory here (espefuse's --virt file format)
+    rollback: bool = False  # the second-stage bootloader is built with app rollback
 
 
 def parse_flash_size(text: str) -> int:
@@ -150,6 +155,9 @@ class VirtualChip:
         self._boot_at: float | None = None
         self._latched_download = not self.options.start_in_app
         self._commands = 0
+        self.stub: FlasherStub | None = None  # set while a "RAM image" (a stub) runs
+        self.last_boot: BootOutcome | None = None  # the last second-stage boot from flash
+        self.efuse = efuse_controller_for(chip, self.identity, self.options.efuse_file)
         self._boot(download=self._latched_download, at=self.clock())
 
     @staticmethod
@@ -180,7 +188,7 @@ class VirtualChip:
         with self._lock:
             now = self.clock()
             self._advance(now)
-            if self.disconnected or self.state is not BootState.DOWNLOAD:
+            if self.disconnected or not self._serving():
                 return  # a chip in reset or running code ignores the download protocol
             arrival = now
             if self.options.link.throttle:
@@ -188,7 +196,7 @@ class VirtualChip:
                 self._input_free = arrival
             for frame in self._decoder.feed(data):
                 self._execute(frame, arrival)
-                if self.state is not BootState.DOWNLOAD:
+                if not self._serving():
                     break
 
     def read(self, limit: int | None = None) -> bytes:
@@ -267,16 +275,20 @@ class VirtualChip:
 
     def _hold_in_reset(self) -> None:
         self.state = BootState.RESET
+        self.stub = None
         self._boot_at = None
         self._output.clear()
         self._device.power_cycle()
 
     def _boot(self, download: bool, at: float) -> None:
         self.baud = ROM_BAUD
+        self.stub = None
         self._input_free = self._output_free = self._cpu_free = at
         self._decoder = SlipDecoder()
         self.memory = AddressSpace()
         seed_registers(self.memory, self.chip, self.identity)
+        if self.efuse is not None:
+            self.efuse.attach(self.memory)  # the eFuse registers: what the chip's eFuses hold
         self._set_uart_divider()
         SpiController(self.chip.spi, self.memory, self._device)
         options = BootloaderOptions(
@@ -286,6 +298,7 @@ class VirtualChip:
             ),
             timing=self.options.link.timing,
             secure_download=self.options.secure_download,
+            security=self.efuse.security_state if self.efuse is not None else None,
         )
         self.rom = RomBootloader(self.chip, self.memory, self._device, options)
         messages = self.chip.boot_messages
@@ -296,6 +309,15 @@ class VirtualChip:
             self.state = BootState.APPLICATION
             segments, entry = self._boot_image()
             self._emit_text(messages.flash_boot_banner(segments, entry), at)
+            self._run_second_stage(segments is not None, at)
+
+    def _run_second_stage(self, loaded: bool, at: float) -> None:
+        """ESP-IDF's bootloader picks and checks the app (virtual/boot.py), when the ROM
+        loaded one; `last_boot` keeps what it did (None: no second stage ran)."""
+        self.last_boot = None
+        if loaded and self.chip.image_format != "esp8266":  # ESP8266 has no ESP-IDF layout
+            self.last_boot = boot_from_flash(self.chip, self.flash, self.options.rollback)
+            self._emit_text(self.last_boot.text, at)
 
     def _boot_image(self) -> tuple[list[tuple[int, int]] | None, int]:
         """The segments the ROM would load from flash, or None when flash holds no image."""
@@ -314,7 +336,16 @@ class VirtualChip:
 
     # --- commands ---
 
+    def _serving(self) -> bool:
+        """Whether the bootloader or a flasher stub is listening to the host."""
+        return self.state is BootState.DOWNLOAD or self.stub is not None
+
     def _execute(self, frame: bytes, arrival: float) -> None:
+        if self.stub is not None:
+            stub_request, stub_outcome = self.stub.handle_frame(frame)
+            if stub_outcome is not None:
+                self._respond(stub_request, stub_outcome, arrival)
+            return
         request = decode_command(frame)
         if request is None:
             if len(frame) < 2 or frame[0] != 0:
@@ -325,13 +356,20 @@ class VirtualChip:
             outcome.responses.append(self.rom.reply(frame[1], status=outcome.status))
         else:
             outcome = self.rom.handle(request)
-        self._log(request, outcome.status)
+        self._respond(request, outcome, arrival)
+
+    def _respond(self, request: Request | None, outcome: Outcome, arrival: float) -> None:
+        """Send `outcome`'s packets once the chip is free; `request` None: a stub read's ack."""
+        opcode = Opcode.READ_FLASH if request is None else request.opcode
+        if request is not None:
+            self._log(request, outcome.status)
         due = max(arrival, self._cpu_free) + outcome.work_seconds + self.options.link.latency
-        self._cpu_free = due
+        self._cpu_free = due + outcome.background_seconds
         for packet in outcome.responses:
-            self._emit(slip_encode(packet), due, request.opcode)
+            self._emit(slip_encode(packet), due, opcode)
         self._apply(outcome, due)
-        self._count_command(due)
+        if request is not None:
+            self._count_command(due)
 
     def _apply(self, outcome: Outcome, due: float) -> None:
         action = outcome.action
@@ -342,7 +380,10 @@ class VirtualChip:
             download = self._latched_download if action.reboot else False
             self._restart_after_output(download, due)
         elif isinstance(action, RunRamCode):
+            # Whatever was loaded, the chip answers as a flasher stub from now on.
             self.state = BootState.RAM_CODE
+            self.stub = FlasherStub(self.chip, self.memory, self._device, self.rom.options)
+            self._emit(slip_encode(GREETING), due, Opcode.MEM_END)
 
     def _restart_after_output(self, download: bool, due: float) -> None:
         """Leave the bootloader once the last response is out: keep it, then boot again."""

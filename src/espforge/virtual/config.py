@@ -14,7 +14,8 @@ from espforge.virtual.rom import FlashTiming
 OPTION_HELP = (
     "flash=FILE, flash_size=4MB, mac=aa:bb:cc:dd:ee:ff, revision=1.0, crystal=40, "
     "start=download|app, sdm=1, link=1 (realistic timing), throttle=1, latency=SECONDS, "
-    "flash_timing=1, faults=drop=0.1,corrupt=0.05,only=FLASH_DATA/MEM_DATA, seed=N, log=FILE"
+    "flash_timing=1, faults=drop=0.1,corrupt=0.05,only=FLASH_DATA/MEM_DATA, seed=N, log=FILE, "
+    "rollback=1 (its ESP-IDF bootloader does app rollback)"
 )
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -36,6 +37,7 @@ def chip_from_options(chip_name: str, options: Mapping[str, str]) -> VirtualChip
         "faults",
         "seed",
         "log",
+        "rollback",
     }
     if unknown:
         raise EspforgeError(
@@ -69,6 +71,7 @@ def chip_options(chip_name: str, options: Mapping[str, str]) -> ChipOptions:
         start_in_app=start == "app",
         secure_download=options.get("sdm", "0").lower() in _TRUE,
         log_path=options.get("log"),
+        rollback=options.get("rollback", "0").lower() in _TRUE,
     )
 
 

@@ -94,6 +94,7 @@ class Outcome:
     status: tuple[int, int] = (0, 0)
     work_seconds: float = 0.0
     action: Action | None = None
+    background_seconds: float = 0.0  # work done after the response went out (stub writes)
 
 
 @dataclass
@@ -116,6 +117,8 @@ class BootloaderOptions:
     rom_crystal_mhz: Callable[[], float]
     timing: FlashTiming | None = None  # None: commands take no modelled time
     secure_download: bool = False
+    # GET_SECURITY_INFO's (flags, flash-encryption count, key purposes) from the chip's eFuses
+    security: Callable[[], tuple[int, int, list[int]]] | None = None
 
 
 class RomBootloader:
@@ -237,9 +240,12 @@ class RomBootloader:
     def _security(self, data: bytes) -> Outcome:
         if data:
             raise CommandError(INVALID_MESSAGE, "GET_SECURITY_INFO takes no data")
-        flags = 1 << 2 if self.options.secure_download else 0
+        flags, count, purposes = 0, 0, [0] * 7
+        if self.options.security is not None:
+            flags, count, purposes = self.options.security()
+        flags |= 1 << 2 if self.options.secure_download else 0
         chip_id = self.chip.image_chip_id or 0
-        info = struct.pack("<IB7BII", flags, 0, *([0] * 7), chip_id, 0)
+        info = struct.pack("<IB7BII", flags, count, *purposes, chip_id, 0)
         length = self.chip.rom.security_info_length or 0
         return Outcome(responses=[self.reply(Opcode.GET_SECURITY_INFO, 0, info[:length])])
 
