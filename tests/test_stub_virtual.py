@@ -41,12 +41,6 @@ STUB_CHIPS = [
     "esp32s31",
 ]
 REPRESENTATIVE = ["esp32", "esp32s2", "esp32s3", "esp32c3", "esp32c6", "esp32p4"]
-# The ESP8266 stub loads at 0x4010C500, past the IRAM end the chip facts give (0x40108000),
-# so the virtual ROM refuses the upload until chips/esp8266.py knows IRAM's download range.
-ESP8266_IRAM = pytest.mark.xfail(
-    reason="chips/esp8266.py: IRAM ends at 0x40108000, the ROM loads up to 0x40110000",
-    strict=True,
-)
 
 
 class StubHost:
@@ -209,7 +203,7 @@ def esptool_stub_session(chip: str, tmp_path: Path) -> None:
     assert set(flash_file.read_bytes()) == {0xFF}
 
 
-@pytest.mark.parametrize("chip", [pytest.param("esp8266", marks=ESP8266_IRAM), *REPRESENTATIVE])
+@pytest.mark.parametrize("chip", ["esp8266", *REPRESENTATIVE])
 def test_esptool_in_stub_mode(chip: str, tmp_path: Path) -> None:
     esptool_stub_session(chip, tmp_path)
 

@@ -439,6 +439,9 @@ class ChipSpec:
     watchdog_reset_supported: bool
     flash_encrypted_write_align: int
     rom_flash_write_size: int = 0x400
+    # RAM the ROM loads code into beyond the memory map's regions (the ESP8266's IRAM runs to
+    # 0x40110000, where flasher stubs are loaded, though image-info names only its first 32 KB).
+    extra_ram_load_ranges: tuple[tuple[int, int], ...] = ()
     # Image facts: the MMU page sizes the chip's cache supports (empty: only 64 KB).
     mmu_page_sizes: tuple[int, ...] = ()
     irom_align: int = 0x10000

@@ -90,4 +90,5 @@ CHIP = ChipSpec(
         entry_line="tail 0\r\nchksum 0x00\r\ncsum 0x00\r\n",
         no_image="ets_main.c \r\n",
     ),
+    extra_ram_load_ranges=((0x40100000, 0x40110000),),
 )

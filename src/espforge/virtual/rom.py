@@ -272,11 +272,13 @@ class RomBootloader:
         return Outcome()
 
     def _in_ram(self, offset: int, size: int) -> bool:
-        return any(
-            region.start <= offset and offset + size <= region.end
+        ranges = [
+            (region.start, region.end)
             for region in self.chip.memory_map
             if region.name != "PADDING" and not self.chip.is_flash_mapped(region.start)
-        )
+        ]
+        ranges += self.chip.extra_ram_load_ranges
+        return any(start <= offset and offset + size <= end for start, end in ranges)
 
     def _mem_data(self, data: bytes) -> Outcome:
         session, block = self._next_block(self._ram, data)
