@@ -309,8 +309,14 @@ DEVICE_COMMANDS = (
             ),
             flag(
                 "--skip-unchanged",
-                help="Compare the flash with each file region by region (MD5 on the chip) and "
-                "write only the regions that differ.",
+                help="Compare the flash with each file in 16 KB regions (MD5 on the chip), "
+                "write only the regions that differ and verify only those. The default for "
+                "files over 16 KB with the flasher stub or a ROM that computes MD5s, unless "
+                "--erase-all, --diff-with or --skip-flashed is given.",
+            ),
+            flag(
+                "--no-skip-unchanged",
+                help="Write every file whole, without comparing it with the flash first.",
             ),
             flag("--force", help="Skip security and compatibility checks. Use with caution!"),
             flag(
@@ -345,6 +351,7 @@ DEVICE_COMMANDS = (
             ("skip_flashed", "trust_flash_content"),
             ("skip_unchanged", "skip_flashed"),
             ("skip_unchanged", "diff_with"),
+            ("skip_unchanged", "no_skip_unchanged"),
         ),
         requires=(("trust_flash_content", "diff_with"),),
         handler=_device_handler("run_write_flash"),

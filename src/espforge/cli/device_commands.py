@@ -168,6 +168,9 @@ def run_write_flash(
 ) -> None:
     values = invocation.arguments
     compress = True if values["compress"] else False if values["no_compress"] else None
+    skip_unchanged = (
+        True if values["skip_unchanged"] else False if values["no_skip_unchanged"] else None
+    )
     options = WriteOptions(
         flash_mode=values["flash_mode"],
         flash_freq=values["flash_freq"],
@@ -177,7 +180,7 @@ def run_write_flash(
         diff_with=previous,
         trust_flash_content=values["trust_flash_content"],
         skip_flashed=values["skip_flashed"],
-        skip_unchanged=values["skip_unchanged"],
+        skip_unchanged=skip_unchanged,
         force=values["force"],
     )
     plan = plan_write(device, inputs, options)

@@ -8,7 +8,9 @@ out by `espforge.flash.write.execute_plan`.
 The decisions follow esptool 5.6's write-flash in ROM mode: a ROM erases in FLASH_BEGIN and can
 only start at a sector, so data at an unaligned address is written from the sector start with
 0xFF before it; `--diff-with` rewrites only the sectors that changed; `--skip-flashed` leaves
-files whose MD5 already matches.
+files whose MD5 already matches. Beyond esptool, a file larger than one region is compared with
+the flash region by region wherever the chip computes MD5s (`espforge.flash.changed`): only the
+differing regions are sent and verified, the rest having just been proven equal.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from enum import Enum
 
 from espforge.chips import ChipSpec
 from espforge.errors import EspforgeError, ImageError, NotSupportedError
-from espforge.flash.changed import compare_regions
+from espforge.flash.changed import REGION_SIZE, compare_regions
 from espforge.flash.device import ROM_ADDRESS_LIMIT, Device
 from espforge.flash.erase import check_security_allows_erase
 from espforge.flash.inputs import (
@@ -57,7 +59,9 @@ class WriteOptions:
     diff_with: Sequence[bytes | None] = ()  # what each input replaced (None: unknown)
     trust_flash_content: bool = False  # with diff_with: an unchanged file is not re-checked
     skip_flashed: bool = False
-    skip_unchanged: bool = False  # send only the regions whose flash MD5 differs (changed.py)
+    # Send only the regions whose flash MD5 differs (changed.py). None: wherever the chip has
+    # MD5 and no other shortcut or --erase-all is asked for, for files larger than one region.
+    skip_unchanged: bool | None = None
     force: bool = False  # write even what the image compatibility checks refuse
     layout_check: bool = True  # check firmware layouts first (espforge.flash.layout)
 
@@ -122,10 +126,14 @@ class FileWrite:
     verify: bool = True  # compare the flash MD5 afterwards
     full_rewrite: Transfer | None = None  # if a changed-sectors write fails verification
     warning: str | None = None
+    rest_proven_equal: bool = False  # MD5s just showed the flash outside the transfers is right
 
-    @property
-    def md5(self) -> str:
-        return hashlib.md5(self.image).hexdigest()
+    def checks(self) -> tuple[tuple[int, bytes], ...]:
+        """The (address, expected bytes) spans whose flash MD5 proves the write: each transfer
+        when the rest was just proven equal, else the whole file."""
+        if self.rest_proven_equal:
+            return tuple((transfer.address, transfer.data) for transfer in self.transfers)
+        return ((self.base_address, self.image),)
 
 
 @dataclass(frozen=True)
@@ -178,12 +186,11 @@ def _file_steps(file: FileWrite) -> list[PlanStep]:
             PlanStep(StepKind.PROGRAM, transfer.address, len(transfer.data), file.source, detail)
         )
     if file.verify:
-        detail = f"MD5 {file.md5}"
-        if file.full_rewrite is not None:
-            detail += "; on mismatch the whole file is rewritten"
-        steps.append(
-            PlanStep(StepKind.VERIFY, file.base_address, len(file.image), file.source, detail)
-        )
+        for address, expected in file.checks():
+            detail = f"MD5 {hashlib.md5(expected).hexdigest()}"
+            if file.full_rewrite is not None:
+                detail += "; on mismatch the whole file is rewritten"
+            steps.append(PlanStep(StepKind.VERIFY, address, len(expected), file.source, detail))
     return steps
 
 
@@ -256,12 +263,14 @@ def _drop_unusable_shortcuts(device: Device, options: WriteOptions) -> WriteOpti
             reason,
         )
         skip_flashed = False
-    skip_unchanged = options.skip_unchanged and not reason
-    if reason and options.skip_unchanged:
+    skip_unchanged = options.skip_unchanged
+    if reason and skip_unchanged:
         log.info(
             "Note: Skipping unchanged regions is not supported with %s. Will flash all data.",
             reason,
         )
+    if reason or (skip_unchanged is None and (options.diff_with or skip_flashed)):
+        skip_unchanged = False  # by default, other shortcuts keep esptool's meaning
     trust = options.trust_flash_content and any(old is not None for old in diff_with)
     return replace(
         options,
@@ -392,11 +401,17 @@ class _FilePlanner:
         if self.options.skip_flashed and self._already_in_flash(base, image):
             message = f"'{item.source}' at {item.address:#010x} already in flash, skipping write."
             return replace(file, skip_message=message, verify=False)
-        if previous is None and self.options.skip_unchanged:
+        if previous is None and self._compares_regions(image):
             return self._plan_changed_regions(file, whole)
         if previous is None:
             return replace(file, transfers=(whole,))
         return self._plan_changes(file, previous, whole)
+
+    def _compares_regions(self, image: bytes) -> bool:
+        """Asked for, or by default for a file that spans more than one region."""
+        if self.options.skip_unchanged is None:
+            return len(image) > REGION_SIZE
+        return self.options.skip_unchanged
 
     def _plan_changed_regions(self, file: FileWrite, whole: Transfer) -> FileWrite:
         comparison = compare_regions(self.device, file.base_address, file.image)
@@ -408,7 +423,7 @@ class _FilePlanner:
             self._transfer(address, data, file.source, changed=True)
             for address, data in comparison.changed
         )
-        return replace(file, transfers=transfers, full_rewrite=whole)
+        return replace(file, transfers=transfers, full_rewrite=whole, rest_proven_equal=True)
 
     def _plan_changes(self, file: FileWrite, previous: bytes, whole: Transfer) -> FileWrite:
         old = self._prepared(file.address, previous, file.source, quiet=True)

@@ -3,7 +3,9 @@
 What is reported (through logging) follows esptool 5.6's write-flash in ROM mode, including its
 summary line per transfer ("Wrote N bytes (M compressed) at 0x... in T seconds (X kbit/s).")
 and "Hash of data verified." once a file's flash MD5 matches. A file whose MD5 does not match
-ends the write with an error: never a success message over wrong flash contents.
+ends the write with an error: never a success message over wrong flash contents. After a
+region-by-region comparison only the rewritten runs are checked, one MD5 each: the regions left
+alone were proven equal by their MD5s just before.
 """
 
 from __future__ import annotations
@@ -91,21 +93,23 @@ def _write_file(device: Device, file: FileWrite, announce_erase: bool) -> FileRe
             log.info(file.skip_message)
         return FileResult(file.source, file.address, skipped=file.skip_message)
     results = [_send_with_retry(device, t, file.source, announce_erase) for t in file.transfers]
-    digest = _flash_digest(device, file)
-    if digest not in (None, file.md5) and file.full_rewrite is not None:
+    log.info("Verifying written data...")
+    if not file.verify:
+        _explain_unverified(device)
+        return FileResult(file.source, file.address, tuple(results), verified=None)
+    mismatch = _first_mismatch(device, file.source, file.checks())
+    if mismatch is not None and file.full_rewrite is not None:
         log.info(
             "Note: Verification failed after fast reflash (flash content did not match the "
             "expected data). Reflashing the whole image..."
         )
         results.append(_send_with_retry(device, file.full_rewrite, file.source, announce_erase))
-        digest = _flash_digest(device, file)
-    if digest is not None and digest != file.md5:
-        _fail_verification(file, digest)
-    if digest is not None:
-        log.info("Hash of data verified.")
-    return FileResult(
-        file.source, file.address, tuple(results), verified=True if digest is not None else None
-    )
+        log.info("Verifying written data...")
+        mismatch = _first_mismatch(device, file.source, ((file.base_address, file.image),))
+    if mismatch is not None:
+        _fail_verification(file, *mismatch)
+    log.info("Hash of data verified.")
+    return FileResult(file.source, file.address, tuple(results), verified=True)
 
 
 def _send_with_retry(
@@ -205,28 +209,35 @@ def _report_written(transfer: Transfer, elapsed: float) -> None:
     )
 
 
-def _flash_digest(device: Device, file: FileWrite) -> str | None:
-    """The flash MD5 over what the file should have put there, or None when the ROM cannot
-    tell (no MD5 command, or Secure Download Mode)."""
-    log.info("Verifying written data...")
-    if not file.verify:
-        if device.secure_download_mode:
-            log.info("Cannot verify written data if encrypted or in secure download mode.")
-        else:
-            log.info(
-                f"Note: the {device.chip.chip_name} ROM cannot compute a flash MD5, so the "
-                "written data was not verified (the flasher stub could)."
-            )
-        return None
-    task = device.progress.task("verify", len(file.image), f"Verifying {file.source}")
-    digest = device.flash_md5(file.base_address, len(file.image))
-    task.update(len(file.image), f"Verified {file.source}")
-    return digest
+def _explain_unverified(device: Device) -> None:
+    """Why the ROM cannot tell: no MD5 command, or Secure Download Mode."""
+    if device.secure_download_mode:
+        log.info("Cannot verify written data if encrypted or in secure download mode.")
+    else:
+        log.info(
+            f"Note: the {device.chip.chip_name} ROM cannot compute a flash MD5, so the "
+            "written data was not verified (the flasher stub could)."
+        )
 
 
-def _fail_verification(file: FileWrite, flash_md5: str) -> None:
-    log.info(f"Input MD5: {file.md5}")
+def _first_mismatch(
+    device: Device, source: str, checks: Sequence[tuple[int, bytes]]
+) -> tuple[int, bytes, str] | None:
+    """The first span whose flash MD5 differs from its expected bytes', as (address, expected,
+    flash MD5), or None when every span matches."""
+    task = device.progress.task("verify", sum(len(e) for _, e in checks), f"Verifying {source}")
+    for address, expected in checks:
+        digest = device.flash_md5(address, len(expected))
+        task.advance(len(expected), f"Verified {source}")
+        if digest != hashlib.md5(expected).hexdigest():
+            return address, expected, digest
+    return None
+
+
+def _fail_verification(file: FileWrite, address: int, expected: bytes, flash_md5: str) -> None:
+    log.info(f"Input MD5: {hashlib.md5(expected).hexdigest()}")
     log.info(f"Flash MD5: {flash_md5}")
-    if flash_md5 == hashlib.md5(b"\xff" * len(file.image)).hexdigest():
+    if flash_md5 == hashlib.md5(b"\xff" * len(expected)).hexdigest():
         raise WriteVerifyError("Write failed, the written flash region is empty.")
-    raise WriteVerifyError(f"MD5 of file does not match data in flash! ({file.source})")
+    where = "" if expected == file.image else f" at {address:#010x} ({len(expected)} bytes)"
+    raise WriteVerifyError(f"MD5 of file does not match data in flash{where}! ({file.source})")
