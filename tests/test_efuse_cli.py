@@ -57,7 +57,7 @@ def test_v4_spellings_and_chained_commands(tmp_path: Path) -> None:
         '=== Run "burn-efuse" command ===',
         '=== Run "get-custom-mac" command ===',
         '=== Run "summary" command ===',
-        '=== Run "get-custom-mac" command ===',  # read commands run again after the burn
+        '=== Run "get-custom-mac" command ===',  # read commands run again at the end
         '=== Run "summary" command ===',
     ]
     assert result.output.rstrip().endswith("True")

@@ -2,8 +2,9 @@
 
 The words after the group's options are split at command names (espefuse's way: commands
 take variable numbers of arguments), each part parsed by its own click command, then all run
-against one eFuse session. Read commands print at once; burn commands add to one plan that is
-burned at the end, after which the read commands run again on the new contents.
+against one eFuse session, in espefuse's order: read commands print at once and, when burn
+commands are given too, once more at the end; a burn command burns at once when it is the
+only one, else all burns are done together after the last command (espefuse's batch mode).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def _canonical(word: str) -> str | None:
 def _summary(session, out, efuses_to_show, format, file, active) -> None:  # noqa: A002
     text = session.summary(list(efuses_to_show), format, active)
     if file is None:
-        out(text.rstrip("\n"))
+        out(text.removesuffix("\n"))  # its blank lines at the end are espefuse's too
         return
     from espforge.fileio import write_output
 
@@ -119,13 +120,13 @@ def _read_file(path: str) -> bytes:
 
 
 def _burn_block_data(session, out, block_datafile, offset, force_write_always) -> None:
-    session.force_write_always = force_write_always
+    session.force_write_always = session.force_write_always or force_write_always
     items = [(b, _read_file(p)) for b, p in _pairs(block_datafile, 2, "BLOCK DATAFILE pairs")]
     session.burn_block_data(items, offset)
 
 
 def _burn_bit(session, out, block, bit_number, force_write_always) -> None:
-    session.force_write_always = force_write_always
+    session.force_write_always = session.force_write_always or force_write_always
     session.burn_bits(block, list(bit_number))
 
 
@@ -139,8 +140,10 @@ def _burn_key(
     force_write_always,
     show_sensitive_info,
 ) -> None:
-    session.force_write_always = force_write_always
+    session.force_write_always = session.force_write_always or force_write_always
     session.show_sensitive_info = show_sensitive_info
+    if not show_sensitive_info:
+        out("Sensitive data will be hidden (see --show-sensitive-info)")
     if not session.table.key_purposes:  # ESP32: BLOCK KEYFILE pairs
         pairs = _pairs(block_keyfile_keypurpose, 2, "BLOCK KEYFILE pairs")
         session.burn_plain_keys([(b, _read_file(p)) for b, p in pairs], no_protect_key)
@@ -159,8 +162,10 @@ def _burn_key_digest(
     force_write_always,
     show_sensitive_info,
 ) -> None:
-    session.force_write_always = force_write_always
+    session.force_write_always = session.force_write_always or force_write_always
     session.show_sensitive_info = show_sensitive_info
+    if not show_sensitive_info:
+        out("Sensitive data will be hidden (see --show-sensitive-info)")
     if not session.table.key_purposes:  # ESP32: just the KEYFILE
         if len(block_keyfile_keypurpose) != 1:
             raise EspforgeError(f"{session.table.chip} takes burn-key-digest KEYFILE")
@@ -173,7 +178,7 @@ def _burn_key_digest(
 
 
 def _burn_custom_mac(session, out, mac, force_write_always) -> None:
-    session.force_write_always = force_write_always
+    session.force_write_always = session.force_write_always or force_write_always
     session.burn_custom_mac(mac)
 
 
@@ -381,7 +386,7 @@ class EfuseGroup(click.Group):
         except EspforgeError as error:
             from espforge.cli.main import FatalError
 
-            raise FatalError(str(error)) from None
+            raise FatalError(str(error).expandtabs()) from None
 
 
 def _group_options() -> list[click.Parameter]:
@@ -441,15 +446,34 @@ def _run(ctx: click.Context, parsed: list[tuple[click.Command, dict]]) -> None:
     options = ctx.params
     click.echo(f"espforge v{__version__}")
     with _session(ctx, options) as session:
-        burns = any(command.name in BURN_COMMANDS for command, _ in parsed)
+        burns = sum(command.name in BURN_COMMANDS for command, _ in parsed)
+        if burns:  # espefuse runs the read commands once more at the end
+            parsed = parsed + [item for item in parsed if item[0].name in READ_COMMANDS]
         for command, params in parsed:
             _announce(command)
-            command.handler(session, click.echo, **params)  # type: ignore[attr-defined]
-        if burns and session.burn_all():
-            for command, params in parsed:
-                if command.name in READ_COMMANDS:
-                    _announce(command)
-                    command.handler(session, click.echo, **params)  # type: ignore[attr-defined]
+            command.handler(session, _echo, **params)  # type: ignore[attr-defined]
+            if command.name not in BURN_COMMANDS:
+                continue
+            if burns > 1:
+                _echo("\nBatch mode is enabled, the burn will be done at the end of the command.")
+            elif not _burn(session, batch=False):
+                return
+        if burns > 1:
+            _burn(session, batch=True)
+
+
+def _burn(session: Any, batch: bool) -> bool:
+    """espefuse's order: one burn command burns at once (later commands see the result);
+    several are batched and burned together after the last command. False when aborted."""
+    if not session.burn_all():
+        return False
+    session.finish(batch)
+    return True
+
+
+def _echo(text: str) -> None:
+    """Tabs as espefuse's console shows them: spaces to the next multiple of 8."""
+    click.echo(text.expandtabs())
 
 
 def _announce(command: click.Command) -> None:
@@ -479,7 +503,7 @@ def _session(ctx: click.Context, options: dict) -> Iterator[Any]:
         controller = EfuseController(table, options["path_efuse_file"])
         if options["token"]:
             controller.load_contents(*token.parse(table, options["token"]))
-        yield EfuseSession(table, controller, session_options, out=click.echo, ask=_ask)
+        yield EfuseSession(table, controller, session_options, out=_echo, ask=_ask)
         return
     from espforge.flash.device import open_device
 
@@ -494,7 +518,7 @@ def _session(ctx: click.Context, options: dict) -> Iterator[Any]:
         loader = device.loader
         session_options.crystal_mhz = loader.crystal_mhz()
         table = _table(loader.chip.name, options)
-        yield EfuseSession(table, loader, session_options, out=click.echo, ask=_ask)
+        yield EfuseSession(table, loader, session_options, out=_echo, ask=_ask)
 
 
 def _table(chip: str, options: dict) -> Any:

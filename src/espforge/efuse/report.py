@@ -7,7 +7,7 @@ import re
 
 from espforge.efuse import values
 from espforge.efuse.state import EfuseState
-from espforge.efuse.table import EfuseError, FieldSpec
+from espforge.efuse.table import BlockSpec, EfuseError, FieldSpec
 
 ROW = "%-50s %-50s%s = %s %s %s"
 DESCRIPTION_WIDTH = 50
@@ -153,13 +153,16 @@ def _summary_json(state: EfuseState, names: list[str], active: bool) -> str:
 
 def dump_lines(state: EfuseState) -> list[str]:
     """One line per block: name, aliases, index and its words, first word first."""
-    lines = []
-    for block in state.blocks:
-        spec = block.spec
-        aliases = " ".join(spec.aliases)[:16]
-        words = " ".join(f"{w:08x}" for w in block.words())
-        lines.append(f"{spec.name:<15s} ({aliases:<16s}) [{spec.index:<2d}] dump: {words}")
-    return lines
+    return [
+        block_line(block.spec, "dump", " ".join(f"{w:08x}" for w in block.words()))
+        for block in state.blocks
+    ]
+
+
+def block_line(spec: BlockSpec, label: str, words: str) -> str:
+    """espefuse's line for a block's words: name, aliases, index, what they are, the words."""
+    aliases = " ".join(spec.aliases)[:16]
+    return f"{spec.name:<15s} ({aliases:<16s}) [{spec.index:<2d}] {label}: {words}"
 
 
 def block_dump_bytes(state: EfuseState) -> list[bytes]:
@@ -170,9 +173,8 @@ def block_dump_bytes(state: EfuseState) -> list[bytes]:
 def adc_info_lines(state: EfuseState) -> list[str]:
     """espefuse's adc-info text: the block version, then the calibration values it has."""
     layout = state.table.adc_info
-    if layout is None:  # ESP32: the calibration fields as the summary shows them
-        names = [s.name for s in state.fields if s.category == "calibration"]
-        return summary(state, names).rstrip("\n").split("\n") if names else []
+    if layout is None:
+        return _vref_adc_info(state)
     lines = list(layout["head"])
     threshold = layout["from_block_version"]
     if threshold is not None and state.block_version() >= threshold:
@@ -186,3 +188,23 @@ def _placeholder(state: EfuseState, name: str) -> str:
     if name == "BLOCK_VERSION":
         return str(state.block_version())
     return str(values.value(state, state.field(name)))
+
+
+def _vref_adc_info(state: EfuseState) -> list[str]:
+    """Tables without an adc-info layout (ESP32): the ADC reference voltage, and the two-point
+    readings when BLOCK3 holds them."""
+    table = state.table
+    if not table.has_field("ADC_VREF"):
+        return []
+    vref = table.field("ADC_VREF")
+    if state.raw(vref) == 0:
+        lines = ["ADC VRef calibration: None (1100mV nominal)"]
+    else:
+        lines = [f"ADC VRef calibration: {values.value(state, vref)}mV"]
+    if table.has_field("BLK3_PART_RESERVE") and state.raw(table.field("BLK3_PART_RESERVE")):
+        lines.append("ADC readings stored in eFuse BLOCK3:")
+        for adc in ("ADC1", "ADC2"):
+            for level, name in (("Low reading  (150mV)", "LOW"), ("High reading (850mV)", "HIGH")):
+                reading = values.value(state, table.field(f"{adc}_TP_{name}"))
+                lines.append(f"    {adc} {level}: {reading}")
+    return lines
