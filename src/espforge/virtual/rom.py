@@ -172,16 +172,22 @@ class RomBootloader:
 
     # --- dispatch ---
 
+    # What a command this dialect lacks fails with, and how a failure becomes status bytes.
+    unknown_command_code = INVALID_MESSAGE
+
+    def failure_status(self, code: int) -> tuple[int, int]:
+        return (1, code)
+
     def handle(self, request: Request) -> Outcome:
         handler = self._handlers.get(request.opcode)
         try:
             if handler is None:
-                raise CommandError(INVALID_MESSAGE, "unknown command")
+                raise CommandError(self.unknown_command_code, "unknown command")
             if request.opcode in self._checksummed:
                 self._check_data(request)
             outcome = handler(request.data)
         except CommandError as error:
-            outcome = Outcome(status=(1, error.code))
+            outcome = Outcome(status=self.failure_status(error.code))
         if not outcome.responses:
             outcome.responses.append(self.reply(request.opcode, status=outcome.status))
         return outcome

@@ -146,19 +146,11 @@ class FlasherStub(RomBootloader):
         self._read = None  # a new command abandons a read the host stopped acknowledging
         return request, self.handle(request)
 
-    def handle(self, request: Request) -> Outcome:
-        handler = self._handlers.get(request.opcode)
-        try:
-            if handler is None:
-                raise CommandError(INVALID_COMMAND, "not a stub command")
-            if request.opcode in self._checksummed:
-                self._check_data(request)
-            outcome = handler(request.data)
-        except CommandError as error:
-            outcome = Outcome(status=(_STUB_CODES.get(error.code, error.code), 0))
-        if not outcome.responses:
-            outcome.responses.append(self.reply(request.opcode, status=outcome.status))
-        return outcome
+    unknown_command_code = INVALID_COMMAND
+
+    def failure_status(self, code: int) -> tuple[int, int]:
+        # Stubs report their own error family in the first status byte (e.g. 0xC1 bad checksum).
+        return (_STUB_CODES.get(code, code), 0)
 
     def reply(self, opcode: int, value: int = 0, payload: bytes = b"", status=(0, 0)) -> bytes:
         return encode_response(opcode, value, payload + bytes(status))
