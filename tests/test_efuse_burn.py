@@ -38,6 +38,18 @@ def run_espefuse(chip: str, path: Path, *args: str) -> str:
     return buffer.getvalue()
 
 
+def run_espefuse_chained(chip: str, path: Path, *args: str) -> str:
+    """Several espefuse commands in one run: in a subprocess, as such a run leaves a result
+    callback on espefuse's click group."""
+    command = ["--chip", chip, "--virt", "--path-efuse-file", str(path), "--do-not-confirm"]
+    return subprocess.run(
+        [sys.executable, "-m", "espefuse", *command, *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
 def run_espforge(chip: str, path: Path, *args: str, confirm: str | None = None):
     options = ["efuse", "--chip", chip, "--virt", "--path-efuse-file", str(path)]
     if confirm is None:
@@ -208,23 +220,7 @@ def test_several_commands_burn_together(tmp_path: Path, files) -> None:
     assert result.output.count("Type 'BURN'") == 0 and result.output.count("Successful.") == 1
     assert result.output.count('=== Run "summary" command ===') == 2  # again at the end
     assert result.output.count("Batch mode is enabled") == 3  # burned together at the end
-    # In a subprocess: a chained espefuse run leaves a result callback on its click group.
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "espefuse",
-            "--chip",
-            "esp32c3",
-            "--virt",
-            "--path-efuse-file",
-            str(theirs),
-            "--do-not-confirm",
-            *command,
-        ],
-        check=True,
-        capture_output=True,
-    )
+    run_espefuse_chained("esp32c3", theirs, *command)
     assert contents("esp32c3", ours) == contents("esp32c3", theirs)
 
 
@@ -447,3 +443,51 @@ def test_esp32_secure_boot_v2_digest_needs_v3_and_matches_espefuse(tmp_path: Pat
     assert contents("esp32", ours) == contents("esp32", theirs)
     block2 = EfuseState.read(load_table("esp32"), EfuseController(load_table("esp32"), str(ours)))
     assert block2.blocks[2].bits.to_bytes(32, "little") == digest
+
+
+def token_for_burning(output: str) -> str:
+    return output.split("eFuse token for burning:\n", 1)[1].split("\n", 1)[0]
+
+
+@pytest.mark.parametrize("chip", ["esp32c3", "esp32"])
+def test_show_token_prints_espefuses_efsw_token(chip: str, tmp_path: Path, files) -> None:
+    theirs, ours = tmp_path / "theirs.bin", tmp_path / "ours.bin"
+    already = "WDT_DELAY_SEL" if chip == "esp32c3" else "CONSOLE_DEBUG_DISABLE"
+    for path in (theirs, ours):  # something read already, which the EFSW token leaves out
+        run_espefuse(chip, path, "burn-efuse", already, "1")
+    key_block = "BLOCK_KEY1" if chip == "esp32c3" else "BLOCK2"
+    key = [key_block, str(files["key"])] + (["USER"] if chip == "esp32c3" else [])
+    commands = ["burn-key", *key, "burn-custom-mac", "02:11:22:33:44:55", "--show-token"]
+    expected = token_for_burning(run_espefuse_chained(chip, theirs, *commands))
+    assert expected.startswith(f"EFSW:{chip}:000:")
+    result = run_espforge(chip, ours, *commands)
+    assert result.exit_code == 0, result.output
+    assert token_for_burning(result.output) == expected
+    assert contents(chip, ours) == contents(chip, theirs)
+
+
+def test_show_token_then_enter_burns_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "efuse.bin"
+    result = run_espforge(
+        "esp32c3", path, "burn-efuse", "WDT_DELAY_SEL", "1", "--show-token", confirm="\n"
+    )
+    assert token_for_burning(result.output).startswith("EFSW:esp32c3:000:")
+    assert "Aborting." in result.output
+    table = load_table("esp32c3")
+    assert EfuseState.read(table, EfuseController(table, str(path))).blocks[0].bits == 0
+
+
+def test_esp32c2_digest_takes_just_the_keyfile_as_in_espefuse(tmp_path: Path, files) -> None:
+    ours, theirs = tmp_path / "ours.bin", tmp_path / "theirs.bin"
+    command = ["burn-key-digest", str(files["pem"])]
+    result = run_espforge("esp32c2", ours, *command)
+    assert result.exit_code == 0, result.output
+    assert "Successful." in run_espefuse("esp32c2", theirs, *command)
+    assert contents("esp32c2", ours) == contents("esp32c2", theirs)
+    state = EfuseState.read(
+        load_table("esp32c2"), EfuseController(load_table("esp32c2"), str(ours))
+    )
+    assert state.raw(state.field("BLOCK_KEY0_HI_128")) != 0
+    triple = ["burn-key-digest", "BLOCK_KEY0", str(files["pem"]), "SECURE_BOOT_DIGEST"]
+    refused = run_espforge("esp32c2", tmp_path / "other.bin", *triple)
+    assert refused.exit_code != 0 and "takes burn-key-digest KEYFILE" in refused.output

@@ -128,6 +128,10 @@ SESSIONS = {
         ["burn-key", "BLOCK_KEY0", "{key}", "XTS_AES_128_KEY", "--no-read-protect"],
         ["burn-key", "BLOCK_KEY0", "{key}", "XTS_AES_128_KEY"],  # its purpose is locked now
     ],
+    "esp32c2": [
+        ["burn-key-digest", "{pem}", "--no-read-protect"],  # espefuse's form: just KEYFILE
+        ["burn-key-digest", "{pem}"],  # BLOCK_KEY0's upper half holds a digest already
+    ],
     "esp32s3": [
         ["burn-efuse", "DIS_USB_OTG", "1", "burn-key", "BLOCK_KEY2", "{key}", "HMAC_DOWN_ALL"],
         ["burn-custom-mac", "AA:CD:EF:01:02:03"],

@@ -198,3 +198,23 @@ def test_adc_info_is_espefuses(chip: str, tmp_path: Path) -> None:
     lines = report.adc_info_lines(read_state(chip, path))
     assert len(lines) > 5
     assert "\n".join(lines) == expected.rstrip("\n")
+
+
+def test_esp32_two_point_adc_fields_are_espefuses(tmp_path: Path) -> None:
+    path = tmp_path / "efuse.bin"
+    # Both signs of each delta: ADC1 points negative, ADC2 points positive.
+    word = 0x4A | (0x1C3 << 7) | (0x3F << 16) | (0x0FF << 23)
+    block3 = tmp_path / "block3.bin"
+    block3.write_bytes(bytes(12) + word.to_bytes(4, "little") + bytes(16))
+    run_espefuse("esp32", path, "burn-block-data", "BLOCK3", str(block3))
+    run_espefuse("esp32", path, "burn-efuse", "BLK3_PART_RESERVE", "1")
+    state = read_state("esp32", path)
+    expected = after_mark(run_espefuse("esp32", path, "summary"), "summary")
+    assert "= 62 R/W" in expected and "= 4426 R/W" in expected
+    assert report.summary(state, []) == expected
+    expected_json = after_mark(
+        run_espefuse("esp32", path, "summary", "--format", "json"), "summary"
+    )
+    assert json.loads(report.summary(state, [], "json")) == json.loads(expected_json)
+    adc_info = after_mark(run_espefuse("esp32", path, "adc-info"), "adc-info")
+    assert "\n".join(report.adc_info_lines(state)) == adc_info.rstrip("\n")

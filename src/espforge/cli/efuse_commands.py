@@ -158,6 +158,7 @@ def _burn_key_digest(
     out,
     block_keyfile_keypurpose,
     no_write_protect,
+    no_read_protect,
     no_protect_key,
     force_write_always,
     show_sensitive_info,
@@ -166,15 +167,16 @@ def _burn_key_digest(
     session.show_sensitive_info = show_sensitive_info
     if not show_sensitive_info:
         out("Sensitive data will be hidden (see --show-sensitive-info)")
-    if not session.table.key_purposes:  # ESP32: just the KEYFILE
+    if session.table.digest_block is not None:  # a chip with one digest block: just the KEYFILE
         if len(block_keyfile_keypurpose) != 1:
             raise EspforgeError(f"{session.table.chip} takes burn-key-digest KEYFILE")
         path = block_keyfile_keypurpose[0]
-        session.burn_block_digest(_read_file(path), path, no_protect_key)
+        protection = (no_protect_key, no_write_protect, no_read_protect)
+        session.burn_block_digest(_read_file(path), path, *protection)
         return
     triples = _pairs(block_keyfile_keypurpose, 3, "BLOCK KEYFILE KEYPURPOSE triples")
     items = [(b, _read_file(p), p, purpose) for b, p, purpose in triples]
-    session.burn_key_digests(items, no_write_protect)
+    session.burn_key_digests(items, no_write_protect, no_read_protect)
 
 
 def _burn_custom_mac(session, out, mac, force_write_always) -> None:
@@ -219,11 +221,19 @@ _NO_PROTECT_KEY = click.Option(
     ["--no-protect-key"], is_flag=True, help="ESP32: leave the key readable and writeable."
 )
 _SENSITIVE = click.Option(["--show-sensitive-info"], is_flag=True, help="Show data to be burned.")
+_SHOW_TOKEN = click.Option(
+    ["--show-token"],
+    is_flag=True,
+    help="Print the EFSW token of the eFuses to burn before the confirmation prompt (press "
+    "ENTER there to only get the token). It may show sensitive data.",
+)
 
 
 def _command(
     name: str, handler: Handler, help_text: str, *params: click.Parameter
 ) -> click.Command:
+    if name in BURN_COMMANDS:  # every burn command can show its plan's token
+        params = (*params, _SHOW_TOKEN)
     command = click.Command(name, params=list(params), help=help_text, context_settings=CONTEXT)
     command.handler = handler  # type: ignore[attr-defined]
     return command
@@ -305,9 +315,11 @@ def _commands() -> list[click.Command]:
         _command(
             "burn-key-digest",
             _burn_key_digest,
-            "Burn Secure Boot v2 public key digests: BLOCK KEYFILE KEYPURPOSE triples.",
+            "Burn Secure Boot v2 public key digests: BLOCK KEYFILE KEYPURPOSE triples, or just "
+            "KEYFILE on chips with a single digest block (ESP32, ESP32-C2).",
             click.Argument(["block_keyfile_keypurpose"], **many),
             click.Option(["--no-write-protect"], is_flag=True),
+            click.Option(["--no-read-protect"], is_flag=True),
             _NO_PROTECT_KEY,
             _FORCE,
             _SENSITIVE,
@@ -451,6 +463,8 @@ def _run(ctx: click.Context, parsed: list[tuple[click.Command, dict]]) -> None:
             parsed = parsed + [item for item in parsed if item[0].name in READ_COMMANDS]
         for command, params in parsed:
             _announce(command)
+            show_token = params.pop("show_token", False)
+            session.show_token = session.show_token or show_token
             command.handler(session, _echo, **params)  # type: ignore[attr-defined]
             if command.name not in BURN_COMMANDS:
                 continue

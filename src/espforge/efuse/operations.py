@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from espforge.efuse import burn, report, values
+from espforge.efuse import burn, report, token, values
 from espforge.efuse.coding import CODING_NONE
 from espforge.efuse.state import EfuseState, RegisterAccess
 from espforge.efuse.table import EfuseError, EfuseTable, FieldSpec, KeyPurpose
@@ -39,6 +39,7 @@ class EfuseSession:
     # while no command given has the option (espefuse's refusals then do not name it)
     force_write_always: bool | None = None
     show_sensitive_info: bool = False  # show key bytes in the plan instead of ??
+    show_token: bool = False  # print the plan's EFSW token before asking to confirm
     # what each burn command checks once its bits are burned (espefuse's "Checking eFuses...")
     post_checks: list[Callable[[], None]] = field(default_factory=list)
 
@@ -515,11 +516,23 @@ class EfuseSession:
             self.out(f"\tDisabling write to '{purpose_field}'...")
             self._queue_protect(purpose_field, False)
 
-    def burn_block_digest(self, pem: bytes, source: str, no_protect_key: bool) -> None:
-        """Chips without key purposes (ESP32 v3.0+): the Secure Boot v2 digest in its block."""
+    def burn_block_digest(
+        self,
+        pem: bytes,
+        source: str,
+        no_protect_key: bool = False,
+        no_write_protect: bool = False,
+        no_read_protect: bool = False,
+    ) -> None:
+        """Chips whose burn-key-digest takes just KEYFILE: the Secure Boot v2 digest in the
+        table's digest block, as a key of the table's purpose or else raw (ESP32 v3.0+)."""
         rule = self.table.digest_block
         if rule is None:
             raise EfuseError(f"{self.table.chip} takes burn-key-digest BLOCK KEYFILE KEYPURPOSE")
+        if "purpose" in rule:
+            item = (rule["block"], pem, source, rule["purpose"])
+            self.burn_key_digests([item], no_write_protect, no_read_protect)
+            return
         if self.state.coding_scheme != CODING_NONE:
             raise EfuseError("burn-key-digest only works with 'None' coding scheme")
         revision = self.state.chip_revision()
@@ -539,13 +552,16 @@ class EfuseSession:
             self._queue_protect(key_field.name, False)
 
     def burn_key_digests(
-        self, items: list[tuple[str, bytes, str, str]], no_write_protect: bool = False
+        self,
+        items: list[tuple[str, bytes, str, str]],
+        no_write_protect: bool = False,
+        no_read_protect: bool = False,
     ) -> None:
         """Each (block, PEM key, its file name, purpose): burns the Secure Boot v2 key digest."""
         digests = [
             (block, _sbv2_digest(pem, source), purpose) for block, pem, source, purpose in items
         ]
-        self.burn_keys(digests, no_write_protect)  # digest purposes stay readable anyway
+        self.burn_keys(digests, no_write_protect, no_read_protect)
 
     # --- burning ---
 
@@ -572,6 +588,8 @@ class EfuseSession:
             self.out("Nothing to burn, see messages above.")
             self.changes.clear()
             return True
+        if self.show_token:
+            self.out(f"\neFuse token for burning:\n{token.build_queued(self.state)}")
         self.out(". \nThis is an irreversible operation!")
         if not self._confirmed():
             self._drop_plan()

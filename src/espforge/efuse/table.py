@@ -70,6 +70,8 @@ class FieldSpec:
     description: str
     meanings: dict[int, str] | None = None
     parts: tuple[tuple[str, int], ...] = ()  # a calculated field: (field, shift) pairs
+    # Numbers the kind's decoding needs, e.g. {"offset": 278} for an ESP32 ADC point.
+    kind_args: dict[str, int] = field(default_factory=dict)
 
     @property
     def all_names(self) -> tuple[str, ...]:
@@ -133,7 +135,9 @@ class EfuseTable:
     # Per block, where the controller reports coding errors: None, {"fail": [reg, bit],
     # "count": [reg, mask, shift]} (either may be null), or {"any": [reg, mask]} (ESP32).
     block_errors: tuple[dict | None, ...] = ()
-    # Chips without key purposes: where burn-key-digest goes ({"block", "min_revision"}).
+    # Chips whose burn-key-digest takes just KEYFILE: where the digest goes. {"block",
+    # "min_revision"}: raw into that block (ESP32); {"block", "purpose"}: as a key of that
+    # purpose (ESP32-C2).
     digest_block: dict | None = None
     # adc-info's lines: {"head": [...], "body": [...], "from_block_version": N}; a {FIELD} in a
     # line stands for that field's value, {BLOCK_VERSION} for the block version.
@@ -285,6 +289,7 @@ def _field(row: dict) -> FieldSpec:
         description=row["description"],
         meanings={int(k): v for k, v in meanings.items()} if meanings else None,
         parts=tuple((name, shift) for name, shift in row.get("parts", ())),
+        kind_args=row.get("kind_args", {}),
     )
 
 

@@ -36,11 +36,21 @@ def _crc(prefix: str) -> str:
 
 
 def build(state: EfuseState, kind: str = "EFSR") -> str:
-    """The token of what `state` read."""
-    blocks = ":".join(_encode(b) if b.strip(b"\0") else "" for b in block_dump_bytes(state))
-    errors = b"".join(word.to_bytes(4, "little") for word in state.error_words)
-    error_text = _encode(errors) if any(state.error_words) else ""
-    prefix = f"{kind}:{state.table.chip}:{state.chip_revision():03d}:{blocks}:{error_text}:"
+    """The token of what `state` read, with the controller's error registers."""
+    return _assemble(state, kind, block_dump_bytes(state), state.error_words)
+
+
+def build_queued(state: EfuseState) -> str:
+    """espefuse's EFSW token of the bits queued for burning (no error registers)."""
+    blocks = [block.pending.to_bytes(block.width // 8, "little") for block in state.blocks]
+    return _assemble(state, "EFSW", blocks, [])
+
+
+def _assemble(state: EfuseState, kind: str, blocks: list[bytes], error_words: list[int]) -> str:
+    block_text = ":".join(_encode(data) if data.strip(b"\0") else "" for data in blocks)
+    errors = b"".join(word.to_bytes(4, "little") for word in error_words)
+    error_text = _encode(errors) if any(error_words) else ""
+    prefix = f"{kind}:{state.table.chip}:{state.chip_revision():03d}:{block_text}:{error_text}:"
     return prefix + _crc(prefix)
 
 

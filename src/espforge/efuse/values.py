@@ -23,6 +23,11 @@ def _signed(value: int, width: int) -> int:
     return -magnitude if value >> (width - 1) else magnitude
 
 
+def _twos_complement(value: int, width: int) -> int:
+    sign = 1 << (width - 1)
+    return (value & (sign - 1)) - (value & sign)
+
+
 def _mac_bytes(state: EfuseState, spec: FieldSpec, pending: bool) -> bytes:
     width = spec.bits // 8
     if spec.name == "MAC_EUI64":
@@ -67,7 +72,8 @@ def value(state: EfuseState, spec: FieldSpec, pending: bool = False) -> bool | i
     if kind == "t_sensor":
         return _signed(raw, spec.bits) * 0.1
     if kind == "adc_tp":
-        return _signed(raw, spec.bits) * ADC_POINT_STEP
+        # A two-point ADC reading: the table's nominal offset plus a signed delta in steps.
+        return spec.kind_args["offset"] + _twos_complement(raw, spec.bits) * ADC_POINT_STEP
     if kind == "vref":
         return VREF_MV + _signed(raw, spec.bits) * VREF_STEP_MV
     if kind == "spipin":
