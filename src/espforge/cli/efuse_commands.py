@@ -130,6 +130,14 @@ def _burn_bit(session, out, block, bit_number, force_write_always) -> None:
     session.burn_bits(block, list(bit_number))
 
 
+def _prepare_key_burn(session, out, force_write_always, show_sensitive_info) -> None:
+    """What burn-key and burn-key-digest set up alike: write-always and hiding of key bytes."""
+    session.force_write_always = session.force_write_always or force_write_always
+    session.show_sensitive_info = show_sensitive_info
+    if not show_sensitive_info:
+        out("Sensitive data will be hidden (see --show-sensitive-info)")
+
+
 def _burn_key(
     session,
     out,
@@ -140,10 +148,7 @@ def _burn_key(
     force_write_always,
     show_sensitive_info,
 ) -> None:
-    session.force_write_always = session.force_write_always or force_write_always
-    session.show_sensitive_info = show_sensitive_info
-    if not show_sensitive_info:
-        out("Sensitive data will be hidden (see --show-sensitive-info)")
+    _prepare_key_burn(session, out, force_write_always, show_sensitive_info)
     if not session.table.key_purposes:  # ESP32: BLOCK KEYFILE pairs
         pairs = _pairs(block_keyfile_keypurpose, 2, "BLOCK KEYFILE pairs")
         session.burn_plain_keys([(b, _read_file(p)) for b, p in pairs], no_protect_key)
@@ -163,10 +168,7 @@ def _burn_key_digest(
     force_write_always,
     show_sensitive_info,
 ) -> None:
-    session.force_write_always = session.force_write_always or force_write_always
-    session.show_sensitive_info = show_sensitive_info
-    if not show_sensitive_info:
-        out("Sensitive data will be hidden (see --show-sensitive-info)")
+    _prepare_key_burn(session, out, force_write_always, show_sensitive_info)
     if session.table.digest_block is not None:  # a chip with one digest block: just the KEYFILE
         if len(block_keyfile_keypurpose) != 1:
             raise EspforgeError(f"{session.table.chip} takes burn-key-digest KEYFILE")
