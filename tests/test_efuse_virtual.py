@@ -100,6 +100,22 @@ def test_espforge_burns_the_virtual_chip_over_its_serial_link(tmp_path: Path) ->
     assert summary == file_summary("esp32c3", efuse_file, ["KEY_PURPOSE_1", "CUSTOM_MAC"])
 
 
+def esptool_on_efuse_file(efuse_file: Path, command: str) -> str:
+    """What the stock esptool prints for `command` on a virtual ESP32-C3 with these eFuses."""
+    virtual = VirtualChip.create("esp32c3", options=ChipOptions(efuse_file=str(efuse_file)))
+    try:
+        with TcpServer(virtual) as server:
+            buffer = io.StringIO()
+            with contextlib.redirect_stdout(buffer):
+                esptool.main(
+                    ["--port", server.port, "--before", "no-reset", "--chip", "esp32c3"]
+                    + ["--no-stub", command]
+                )
+    finally:
+        virtual.close()
+    return buffer.getvalue()
+
+
 def test_the_mac_comes_from_the_efuse_memory(tmp_path: Path) -> None:
     efuse_file = tmp_path / "efuse.bin"
     mac = bytes.fromhex("24ABCDEF0102")
@@ -122,26 +138,8 @@ def test_the_mac_comes_from_the_efuse_memory(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    virtual = VirtualChip.create("esp32c3", options=ChipOptions(efuse_file=str(efuse_file)))
-    try:
-        with TcpServer(virtual) as server:
-            buffer = io.StringIO()
-            with contextlib.redirect_stdout(buffer):
-                esptool.main(
-                    [
-                        "--port",
-                        server.port,
-                        "--before",
-                        "no-reset",
-                        "--chip",
-                        "esp32c3",
-                        "--no-stub",
-                        "read-mac",
-                    ]
-                )
-    finally:
-        virtual.close()
-    assert re.search(r"^MAC: +24:ab:cd:ef:01:02$", buffer.getvalue(), re.MULTILINE)
+    output = esptool_on_efuse_file(efuse_file, "read-mac")
+    assert re.search(r"^MAC: +24:ab:cd:ef:01:02$", output, re.MULTILINE)
 
 
 def test_a_fresh_chip_keeps_its_identity_in_efuses(tmp_path: Path) -> None:
@@ -187,26 +185,7 @@ def test_the_security_info_comes_from_the_efuse_memory(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    virtual = VirtualChip.create("esp32c3", options=ChipOptions(efuse_file=str(efuse_file)))
-    try:
-        with TcpServer(virtual) as server:
-            buffer = io.StringIO()
-            with contextlib.redirect_stdout(buffer):
-                esptool.main(
-                    [
-                        "--port",
-                        server.port,
-                        "--before",
-                        "no-reset",
-                        "--chip",
-                        "esp32c3",
-                        "--no-stub",
-                        "get-security-info",
-                    ]
-                )
-    finally:
-        virtual.close()
-    output = buffer.getvalue()
+    output = esptool_on_efuse_file(efuse_file, "get-security-info")
     assert "Flags: 0x00000001" in output
     assert "Flash Encryption: Enabled" in output
     assert "Key Purposes: (0, 4, 0, 0, 0, 0, 0)" in output
