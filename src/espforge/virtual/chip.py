@@ -410,6 +410,7 @@ class VirtualChip:
         self.command_log.append(entry)
         if self._log_file is not None:
             record = {
+                "time": round(entry.time, 6),  # the chip's clock, for timelines
                 "op": entry.name,
                 "opcode": entry.opcode,
                 "checksum": entry.checksum,
