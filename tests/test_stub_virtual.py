@@ -17,9 +17,10 @@ import pytest
 import serial
 
 from espforge.link.slip import SlipDecoder, slip_encode
-from espforge.protocol.commands import SYNC_PAYLOAD, Opcode, checksum, encode_command
-from espforge.virtual.chip import BootState, VirtualChip
+from espforge.protocol.commands import SYNC_PAYLOAD, Opcode, Request, checksum, encode_command
+from espforge.virtual.chip import BootState, ChipOptions, LinkModel, VirtualChip
 from espforge.virtual.config import chip_from_options
+from espforge.virtual.rom import FlashTiming
 from espforge.virtual.transports import TcpServer
 
 esptool = pytest.importorskip("esptool", reason="esptool (test-only oracle) is absent")
@@ -46,8 +47,8 @@ REPRESENTATIVE = ["esp32", "esp32s2", "esp32s3", "esp32c3", "esp32c6", "esp32p4"
 class StubHost:
     """Talks to a virtual chip that has been made to run a (pretend) stub."""
 
-    def __init__(self, name: str) -> None:
-        self.chip = VirtualChip.create(name)
+    def __init__(self, name: str, options: ChipOptions | None = None) -> None:
+        self.chip = VirtualChip.create(name, options=options)
         self.decoder = SlipDecoder()
         self.chip.read()  # the boot banner
         code = b"\x00" * 64
@@ -240,3 +241,34 @@ def test_esptool_over_tcp_finds_a_stub_left_running(tmp_path: Path) -> None:
     finally:
         virtual.close()
     assert (tmp_path / "flash.bin").read_bytes()[0x8000 : 0x8000 + 5000] == payload.read_bytes()
+
+
+def test_idle_time_pays_for_erasing_ahead_of_the_data() -> None:
+    """With flash timing on, a stub erases ahead while it waits for data: waits add up until a
+    64 KB block erase is paid for, and a block that needs an erase under way waits only for
+    the rest of it."""
+    timing = FlashTiming()
+    host = StubHost("esp32c3", ChipOptions(link=LinkModel(timing=timing)))
+    stub, flash = host.chip.stub, host.chip.flash
+    flash.program(0x20000, bytes(0x20000))
+    block = 0x4000
+    program = timing.program(block)
+
+    def write(seq: int, idle: float) -> float:
+        stub.idle_seconds = idle
+        data = struct.pack("<IIII", block, seq, 0, 0) + bytes(block)
+        return stub.handle(
+            Request(Opcode.FLASH_DATA, checksum(bytes(block)), data)
+        ).background_seconds
+
+    stub.handle(Request(Opcode.FLASH_BEGIN, 0, struct.pack("<5I", 0x20000, 8, block, 0x20000, 0)))
+    assert write(0, idle=0.0) == pytest.approx(timing.block_erase + program)
+    assert write(1, idle=0.1) == pytest.approx(program)
+    assert flash.read(0x30000, 4) == bytes(4)  # 0.1 s is not enough for a block erase
+    assert write(2, idle=0.1) == pytest.approx(program)
+    assert flash.read(0x30000, 4) == b"\xff" * 4  # 0.2 s is
+    assert write(3, idle=0.0) == pytest.approx(program)
+    assert write(4, idle=0.0) == pytest.approx(program)  # its sectors were erased ahead
+    stub.handle(Request(Opcode.FLASH_BEGIN, 0, struct.pack("<5I", 0x10000, 4, block, 0x40000, 0)))
+    assert write(0, idle=0.1) == pytest.approx(timing.block_erase - 0.1 + program)
+    host.chip.close()

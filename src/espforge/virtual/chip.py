@@ -342,6 +342,7 @@ class VirtualChip:
 
     def _execute(self, frame: bytes, arrival: float) -> None:
         if self.stub is not None:
+            self.stub.idle_seconds = max(0.0, arrival - self._cpu_free)
             stub_request, stub_outcome = self.stub.handle_frame(frame)
             if stub_outcome is not None:
                 self._respond(stub_request, stub_outcome, arrival)

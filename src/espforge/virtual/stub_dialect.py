@@ -103,6 +103,8 @@ class FlasherStub(RomBootloader):
         self.flash_limit = flash.flash.size  # the stub addresses the whole chip from the start
         self._read: _Read | None = None
         self._erased_end = 0  # how far the current write has erased
+        self.idle_seconds = 0.0  # set by the chip: how long it waited for the current request
+        self._erase_paid = 0.0  # idle seconds not yet spent on erasing ahead
         shared = {
             opcode: self._handlers[opcode]
             for opcode in (
@@ -179,6 +181,7 @@ class FlasherStub(RomBootloader):
         self._flash = _Download(offset, blocks, block_size, size)
         self._compressed = None
         self._erased_end = offset
+        self._erase_paid = 0.0
         return Outcome()
 
     def _write_begin_compressed(self, data: bytes) -> Outcome:
@@ -187,6 +190,7 @@ class FlasherStub(RomBootloader):
         self._compressed.inflater = zlib.decompressobj()
         self._flash = None
         self._erased_end = offset
+        self._erase_paid = 0.0
         return Outcome()
 
     def _stub_begin_words(self, data: bytes) -> tuple[int, int, int, int]:
@@ -223,22 +227,43 @@ class FlasherStub(RomBootloader):
             raise CommandError(TOO_MUCH_DATA, "more data than announced")
         plain = plain[:room]  # the rest is the padding of a last uncompressed block
         position = session.offset + session.written
-        seconds = self._erase_ahead(position + len(plain), session.offset + session.size)
+        write_end = session.offset + session.size
+        self._erase_while_idle(write_end)
+        seconds = self._erase_ahead(position + len(plain), write_end)
+        if seconds:  # the erase under way when the block came must finish first
+            seconds, self._erase_paid = max(0.0, seconds - self._erase_paid), 0.0
         seconds += self._program(position, plain)
         session.written += len(plain)
         return Outcome(background_seconds=seconds)
 
+    def _erase_while_idle(self, write_end: int) -> None:
+        """Stubs start erasing ahead of the data while they wait for the next block, and the
+        flash goes on erasing while the stub receives: idle time pays for erases in advance."""
+        timing = self.options.timing
+        self._erase_paid += self.idle_seconds
+        self.idle_seconds = 0.0
+        while timing and self._erased_end < write_end:
+            start = self._erased_end
+            if timing.erase(start, self._erase_step(start, write_end)) > self._erase_paid:
+                break
+            self._erase_paid -= self._erase_ahead(start + 1, write_end)
+
     def _erase_ahead(self, needed_end: int, write_end: int) -> float:
-        """Erase up to `needed_end`, a whole 64 KB block at a time where the write covers it
-        (one block erase is much quicker than sixteen sector erases), else by sectors."""
+        """Erase up to `needed_end`; the seconds it takes."""
         seconds = 0.0
         while self._erased_end < needed_end:
             start = self._erased_end
-            whole_block = start % BLOCK_SIZE == 0 and write_end - start >= BLOCK_SIZE
-            step = BLOCK_SIZE if whole_block else SECTOR_SIZE
+            step = self._erase_step(start, write_end)
             seconds += self._erase(start, step)
             self._erased_end = start + step
         return seconds
+
+    @staticmethod
+    def _erase_step(start: int, write_end: int) -> int:
+        """A whole 64 KB block where the write covers it (one block erase is much quicker than
+        sixteen sector erases), else a sector."""
+        whole_block = start % BLOCK_SIZE == 0 and write_end - start >= BLOCK_SIZE
+        return BLOCK_SIZE if whole_block else SECTOR_SIZE
 
     def _write_end(self, data: bytes) -> Outcome:
         (stay_in_stub,) = self._words(data, 1)
