@@ -573,7 +573,8 @@ VIRTUAL_COMMANDS = (
     CommandSpec(
         "serve",
         OTHER,
-        "Serve a virtual chip's ROM bootloader on a PTY or a loopback TCP port until stopped.",
+        "Serve a virtual chip's ROM bootloader on a PTY, a loopback TCP or RFC 2217 port until "
+        "stopped.",
         params=(
             option(
                 "--chip",
@@ -600,8 +601,15 @@ VIRTUAL_COMMANDS = (
                 type=click.IntRange(0, 65535),
             ),
             option(
+                "--rfc2217",
+                help="Serve on this loopback RFC 2217 port instead (0: any free port), where the "
+                "host's DTR/RTS reset the chip; open it as rfc2217://127.0.0.1:PORT.",
+                type=click.IntRange(0, 65535),
+            ),
+            option(
                 "--port-file",
-                help="Write the port to open (PTY path or socket:// URL) into this file.",
+                help="Write the port to open (PTY path, socket:// or rfc2217:// URL) into this "
+                "file.",
                 type=click.Path(dir_okay=False),
             ),
             option(
@@ -614,7 +622,7 @@ VIRTUAL_COMMANDS = (
             ),
         ),
         handler="espforge.cli.virtual_commands:run_serve",
-        exclusive=(("pty", "tcp"),),
+        exclusive=(("pty", "tcp", "rfc2217"),),
     ),
 )
 

@@ -1,5 +1,6 @@
 """Handler of `espforge virtual serve`: a virtual chip for other programs (esptool, IDEs, tests)
-to connect to, on a pseudo-terminal or a loopback TCP port. Imported only when it runs."""
+to connect to, on a pseudo-terminal, a loopback TCP port or a loopback RFC 2217 server.
+Imported only when it runs."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ def run_serve(invocation: Invocation) -> None:
         flash_file=values["flash_file"],
         pty=values["pty"],
         tcp_port=values["tcp"],
+        rfc2217_port=values["rfc2217"],
         port_file=values["port_file"],
         options=_options(values["option"]),
         announce=invocation.echo,

@@ -29,7 +29,19 @@ class Serial(SerialBase):
 
     def __init__(self, *args, **kwargs) -> None:
         self.chip: VirtualChip | None = None
+        self._owns_chip = True
         super().__init__(*args, **kwargs)
+
+    @classmethod
+    def attached_to(cls, chip: VirtualChip) -> Serial:
+        """An open port on a chip that someone else (a server) owns and keeps after we close.
+
+        The modem lines start released (DTR and RTS off) and are not applied until changed.
+        """
+        port = cls()
+        port._dtr_state = port._rts_state = False
+        port.chip, port._owns_chip, port.is_open = chip, False, True
+        return port
 
     def open(self) -> None:
         if self.is_open:
@@ -53,9 +65,9 @@ class Serial(SerialBase):
             raise SerialException(f"{url}: {error} ({OPTION_HELP})") from None
 
     def close(self) -> None:
-        if self.chip is not None:
+        if self.chip is not None and self._owns_chip:
             self.chip.close()
-            self.chip = None
+        self.chip = None
         self.is_open = False
 
     def _open_chip(self) -> VirtualChip:
