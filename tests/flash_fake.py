@@ -125,7 +125,9 @@ class FakeLoader:
         self._fail_link_if_asked()
         self._program(self._write["offset"] + seq * self.flash_block_size, data)
 
-    def flash_defl_begin(self, size: int, compressed_size: int, offset: int) -> int:
+    def flash_defl_begin(
+        self, size: int, compressed_size: int, offset: int, encrypted: bool = False
+    ) -> int:
         self._unsupported("FLASH_DEFL_BEGIN", self.chip.rom.compressed_writes)
         self._call("flash_defl_begin", size, compressed_size, offset)
         self.flash.erase(offset, size)

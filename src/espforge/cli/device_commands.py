@@ -147,14 +147,12 @@ def _check_secure_download_mode(invocation: Invocation, device: Device) -> None:
 
 def _write_flash_inputs(invocation: Invocation) -> dict[str, Any]:
     values = invocation.arguments
-    if values["encrypt"] or values["encrypt_files"]:
-        raise NotSupportedError(
-            "encrypted writes (--encrypt, --encrypt-files) are not available in espforge yet"
-        )
     inputs = read_inputs(values["addr_filename"])
-    check_layout(inputs)
+    encrypted_inputs = read_inputs(values["encrypt_files"] or ())
+    check_layout(inputs + encrypted_inputs)
     return {
         "inputs": inputs,
+        "encrypted_inputs": encrypted_inputs,
         "previous": read_previous_files(values["diff_with"] or ()),
     }
 
@@ -164,6 +162,7 @@ def run_write_flash(
     invocation: Invocation,
     device: Device,
     inputs: list[FlashInput],
+    encrypted_inputs: list[FlashInput],
     previous: list[bytes | None],
 ) -> None:
     values = invocation.arguments
@@ -182,6 +181,9 @@ def run_write_flash(
         skip_flashed=values["skip_flashed"],
         skip_unchanged=skip_unchanged,
         force=values["force"],
+        encrypt=values["encrypt"],
+        encrypted_inputs=encrypted_inputs,
+        ignore_flash_enc_efuse=values["ignore_flash_enc_efuse"],
     )
     plan = plan_write(device, inputs, options)
     if values.get("dry_run"):

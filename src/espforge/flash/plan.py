@@ -11,6 +11,11 @@ only start at a sector, so data at an unaligned address is written from the sect
 files whose MD5 already matches. Beyond esptool, a file larger than one region is compared with
 the flash region by region wherever the chip computes MD5s (`espforge.flash.changed`): only the
 differing regions are sent and verified, the rest having just been proven equal.
+
+Encrypted files (--encrypt, --encrypt-files) are sent as plaintext for the chip to encrypt with
+its eFuse key, after esptool's checks of those eFuses: padded to the chip's encrypted-write
+alignment, always written whole (their flash holds ciphertext, so no MD5 can match them) and
+never verified.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from espforge.chips import ChipSpec
+from espforge.efuse.flash_key import read_flash_key
+from espforge.efuse.state import EfuseState
+from espforge.efuse.table import load_table, table_chips
 from espforge.errors import EspforgeError, ImageError, NotSupportedError
 from espforge.flash.changed import REGION_SIZE, compare_regions
 from espforge.flash.device import ROM_ADDRESS_LIMIT, Device
@@ -43,13 +51,14 @@ from espforge.logs import library_logger
 log = library_logger(__name__)
 
 ERASED = b"\xff"
+CRYPT_CONFIG_ALL = 0xF  # the ESP32 FLASH_CRYPT_CONFIG esptool expects: every key bit tweaked
 WORD = 4  # the ROM programs whole 32-bit words
 ZLIB_LEVEL = 9  # what esptool compresses with
 
 
 @dataclass(frozen=True)
 class WriteOptions:
-    """How to write: esptool's write-flash options (encryption is not offered yet)."""
+    """How to write: esptool's write-flash options."""
 
     flash_mode: str = KEEP
     flash_freq: str = KEEP
@@ -64,6 +73,9 @@ class WriteOptions:
     skip_unchanged: bool | None = None
     force: bool = False  # write even what the image compatibility checks refuse
     layout_check: bool = True  # check firmware layouts first (espforge.flash.layout)
+    encrypt: bool = False  # the chip encrypts every input as it writes it (--encrypt)
+    encrypted_inputs: Sequence[FlashInput] = ()  # more inputs, to encrypt (--encrypt-files)
+    ignore_flash_enc_efuse: bool = False  # write encrypted even where the eFuses say no
 
 
 class StepKind(Enum):
@@ -99,6 +111,7 @@ class Transfer:
     compressed: bytes | None  # the zlib stream sent instead of `data`, if any
     changed_sectors: bool = False  # only the sectors --diff-with found changed
     shown_address: int | None = None  # the address to report (the caller's, when unaligned)
+    encrypted: bool = False  # the chip encrypts `data` as it programs it
 
     @property
     def payload(self) -> bytes:
@@ -127,6 +140,7 @@ class FileWrite:
     full_rewrite: Transfer | None = None  # if a changed-sectors write fails verification
     warning: str | None = None
     rest_proven_equal: bool = False  # MD5s just showed the flash outside the transfers is right
+    encrypted: bool = False  # flash gets `image` encrypted by the chip (never verified)
 
     def checks(self) -> tuple[tuple[int, bytes], ...]:
         """The (address, expected bytes) spans whose flash MD5 proves the write: each transfer
@@ -181,7 +195,8 @@ def _file_steps(file: FileWrite) -> list[PlanStep]:
             else f"sent as {len(transfer.compressed)} compressed"
         )
         what = "changed sectors, " if transfer.changed_sectors else ""
-        detail = f"{what}{len(transfer.data)} bytes {how}"
+        encrypted = ", encrypted by the chip" if transfer.encrypted else ""
+        detail = f"{what}{len(transfer.data)} bytes {how}{encrypted}"
         steps.append(
             PlanStep(StepKind.PROGRAM, transfer.address, len(transfer.data), file.source, detail)
         )
@@ -203,8 +218,13 @@ def plan_write(device: Device, inputs: Sequence[FlashInput], options: WriteOptio
     Raises before anything is written when the inputs overlap, do not fit the flash, or the
     chip cannot take them as asked.
     """
+    inputs, encrypted = _tag_encrypted(inputs, options)
     check_layout(inputs)
     check_fits(inputs, ROM_ADDRESS_LIMIT, "the ROM addresses 16MB at most")
+    if any(encrypted):
+        _check_encryption_possible(
+            device, [i for i, e in zip(inputs, encrypted, strict=True) if e], options
+        )
     chip = device.chip
     compress = _choose_compression(device, options.compress)
     options = _drop_unusable_shortcuts(device, options)
@@ -224,8 +244,67 @@ def plan_write(device: Device, inputs: Sequence[FlashInput], options: WriteOptio
     keep_settings = device.secure_download_mode or device.secure_boot_enabled()
     previous = list(options.diff_with) + [None] * (len(inputs) - len(options.diff_with))
     planner = _FilePlanner(device, options, flash_size, compress, keep_settings)
-    files = tuple(planner.plan(item, old) for item, old in zip(inputs, previous, strict=False))
+    files = tuple(
+        planner.plan(item, old, encrypt)
+        for item, old, encrypt in zip(inputs, previous, encrypted, strict=False)
+    )
     return WritePlan(chip, flash_size, flash_end, options.erase_all, files)
+
+
+def _tag_encrypted(
+    inputs: Sequence[FlashInput], options: WriteOptions
+) -> tuple[list[FlashInput], list[bool]]:
+    """All inputs, in address order when --encrypt-files adds some (as esptool orders them),
+    each with whether the chip is to encrypt it."""
+    tagged = [(item, options.encrypt) for item in inputs]
+    if options.encrypted_inputs:
+        tagged += [(item, True) for item in options.encrypted_inputs]
+        tagged.sort(key=lambda pair: pair[0].address)
+    return [item for item, _ in tagged], [encrypt for _, encrypt in tagged]
+
+
+def _check_encryption_possible(
+    device: Device, inputs: Sequence[FlashInput], options: WriteOptions
+) -> None:
+    """esptool's checks before an encrypted write: the chip and loader must encrypt, and the
+    eFuses must hold a key and allow it, unless --ignore-flash-enc-efuse."""
+    chip = device.chip
+    if chip.name not in table_chips():
+        raise NotSupportedError(f"{chip.chip_name} does not support encrypted flashing.")
+    if not chip.rom.flash_begin_encrypted_word and not device.stub_running:
+        raise NotSupportedError(
+            f"{chip.chip_name} ROM bootloader does not support encrypted writes. Encrypted "
+            "writing is only supported by the flasher stub. Do not use --no-stub when writing "
+            "encrypted data."
+        )
+    can_write = True
+    if not device.secure_download_mode:
+        key = read_flash_key(EfuseState.read(load_table(chip.name), device.loader))
+        if key.download_encryption_disabled:
+            raise EspforgeError(
+                "This chip has encrypt functionality in UART download mode disabled. This is "
+                "the Flash Encryption configuration for Production mode instead of Development "
+                "mode."
+            )
+        if not key.aes_xts and key.crypt_config not in (None, CRYPT_CONFIG_ALL):
+            log.info(f"Unexpected FLASH_CRYPT_CONFIG value: {key.crypt_config:#x}")
+            can_write = False
+        if not key.programmed:
+            log.info("Flash encryption key is not programmed.")
+            can_write = False
+    align = chip.flash_encrypted_write_align
+    for item in inputs:
+        if item.address % align:
+            log.warning(
+                f"'{item.source}' (address {item.address:#x}) is not {align} byte aligned, "
+                "can't flash encrypted."
+            )
+            can_write = False
+    if not can_write and not options.ignore_flash_enc_efuse:
+        raise EspforgeError(
+            "Can't perform encrypted flash write, consult Flash Encryption documentation for "
+            "more information."
+        )
 
 
 def _choose_compression(device: Device, requested: bool | None) -> bool:
@@ -244,6 +323,8 @@ def _drop_unusable_shortcuts(device: Device, options: WriteOptions) -> WriteOpti
     reason = None
     if options.erase_all:
         reason = "enabled erase-all"
+    elif options.encrypt:
+        reason = "enabled encryption"
     elif not device.can_md5:
         reason = f"{device.chip.chip_name} in ROM bootloader"
     elif device.secure_download_mode:
@@ -382,7 +463,7 @@ class _FilePlanner:
         self.keep_settings = keep_settings
         self.can_verify = device.can_md5 and not device.secure_download_mode
 
-    def plan(self, item: FlashInput, previous: bytes | None) -> FileWrite:
+    def plan(self, item: FlashInput, previous: bytes | None, encrypted: bool = False) -> FileWrite:
         if not item.data:
             return FileWrite(
                 item.source,
@@ -393,10 +474,13 @@ class _FilePlanner:
                 verify=False,
                 warning=f"'{item.source}' is empty.",
             )
-        image = self._prepared(item.address, item.data, item.source)
+        pad_to = self.device.chip.flash_encrypted_write_align if encrypted else WORD
+        image = self._prepared(item.address, item.data, item.source, pad_to=pad_to)
         base = align_down(item.address)
         image = ERASED * (item.address - base) + image
         whole = self._transfer(base, image, item.source, shown_address=item.address)
+        if encrypted:
+            return self._plan_encrypted(item, previous, replace(whole, encrypted=True))
         file = FileWrite(item.source, item.address, base, image, verify=self.can_verify)
         if self.options.skip_flashed and self._already_in_flash(base, image):
             message = f"'{item.source}' at {item.address:#010x} already in flash, skipping write."
@@ -406,6 +490,24 @@ class _FilePlanner:
         if previous is None:
             return replace(file, transfers=(whole,))
         return self._plan_changes(file, previous, whole)
+
+    @staticmethod
+    def _plan_encrypted(item: FlashInput, previous: bytes | None, whole: Transfer) -> FileWrite:
+        """The whole file, encrypted by the chip: nothing to compare with or verify."""
+        if previous is not None:
+            log.info(
+                "Note: Fast reflashing encrypted images is not supported. Will flash the full "
+                f"{item.source}."
+            )
+        return FileWrite(
+            item.source,
+            item.address,
+            whole.address,
+            whole.data,
+            (whole,),
+            verify=False,
+            encrypted=True,
+        )
 
     def _compares_regions(self, image: bytes) -> bool:
         """Asked for, or by default for a file that spans more than one region."""
@@ -447,9 +549,12 @@ class _FilePlanner:
         log.info("Note: Data not found in flash, flashing the whole image...")
         return replace(file, transfers=(whole,))
 
-    def _prepared(self, address: int, data: bytes, source: str, quiet: bool = False) -> bytes:
-        """`data` padded to whole words, with a bootloader's flash settings rewritten."""
-        data = data + ERASED * (-len(data) % WORD)
+    def _prepared(
+        self, address: int, data: bytes, source: str, quiet: bool = False, pad_to: int = WORD
+    ) -> bytes:
+        """`data` padded to whole words (or `pad_to`), with a bootloader's flash settings
+        rewritten."""
+        data = data + ERASED * (-len(data) % pad_to)
         if self.keep_settings:
             if not quiet:
                 log.warning("Security features enabled, so not changing any flash settings.")

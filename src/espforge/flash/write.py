@@ -5,7 +5,9 @@ summary line per transfer ("Wrote N bytes (M compressed) at 0x... in T seconds (
 and "Hash of data verified." once a file's flash MD5 matches. A file whose MD5 does not match
 ends the write with an error: never a success message over wrong flash contents. After a
 region-by-region comparison only the rewritten runs are checked, one MD5 each: the regions left
-alone were proven equal by their MD5s just before.
+alone were proven equal by their MD5s just before. Encrypted transfers ask the chip to encrypt
+(the encrypt word of FLASH_BEGIN/FLASH_DEFL_BEGIN) and are neither verified nor, after a lost
+link, sent again (esptool's rule: a chip that reset mid-write is not trusted with the key).
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ def _write_file(device: Device, file: FileWrite, announce_erase: bool) -> FileRe
     results = [_send_with_retry(device, t, file.source, announce_erase) for t in file.transfers]
     log.info("Verifying written data...")
     if not file.verify:
-        _explain_unverified(device)
+        _explain_unverified(device, file)
         return FileResult(file.source, file.address, tuple(results), verified=None)
     mismatch = _first_mismatch(device, file.source, file.checks())
     if mismatch is not None and file.full_rewrite is not None:
@@ -121,7 +123,7 @@ def _send_with_retry(
         try:
             return _send(device, transfer, source)
         except (ProtocolError, CommandFailed, PortError, SerialException) as error:
-            if attempt == WRITE_ATTEMPTS:
+            if attempt == WRITE_ATTEMPTS or transfer.encrypted:
                 raise
             # The chip may have reset (a brown-out) or dropped off the link: get it back into
             # download mode and send the whole transfer again, erase included.
@@ -155,9 +157,11 @@ def _send(device: Device, transfer: Transfer, source: str) -> TransferResult:
     erase_started = time.monotonic()
     if transfer.compressed is not None:
         log.info(f"Compressed {len(transfer.data)} bytes to {len(payload)}...")
-        loader.flash_defl_begin(len(transfer.data), len(payload), transfer.address)
+        loader.flash_defl_begin(
+            len(transfer.data), len(payload), transfer.address, encrypted=transfer.encrypted
+        )
     else:
-        loader.flash_begin(len(transfer.data), transfer.address)
+        loader.flash_begin(len(transfer.data), transfer.address, encrypted=transfer.encrypted)
     if not device.stub_running:
         log.info(f"Took {time.monotonic() - erase_started:.2f}s to erase flash block.")
 
@@ -209,9 +213,9 @@ def _report_written(transfer: Transfer, elapsed: float) -> None:
     )
 
 
-def _explain_unverified(device: Device) -> None:
-    """Why the ROM cannot tell: no MD5 command, or Secure Download Mode."""
-    if device.secure_download_mode:
+def _explain_unverified(device: Device, file: FileWrite) -> None:
+    """Why the write is not checked: encrypted, Secure Download Mode, or no MD5 command."""
+    if device.secure_download_mode or file.encrypted:
         log.info("Cannot verify written data if encrypted or in secure download mode.")
     else:
         log.info(

@@ -33,6 +33,7 @@ class Opcode(IntEnum):
     ERASE_REGION = 0xD1
     READ_FLASH = 0xD2
     RUN_USER_CODE = 0xD3
+    FLASH_ENCRYPT_DATA = 0xD4  # older flasher stubs: FLASH_DATA whose block the chip encrypts
 
 
 DIRECTION_REQUEST = 0x00

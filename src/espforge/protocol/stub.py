@@ -207,30 +207,29 @@ class StubLoader(RomLoader):
 
     # --------------------------------------------------------------- flash writes
 
-    def _stub_begin(self, opcode: int, size: int, blocks: int, offset: int, what: str) -> None:
-        # The stub erases as it writes: the begin is quick whatever the size.
-        words = struct.pack("<5I", size, blocks, self.flash_block_size, offset, 0)
+    def _stub_begin(
+        self, opcode: int, size: int, blocks: int, offset: int, encrypted: bool, what: str
+    ) -> None:
+        # The stub erases as it writes: the begin is quick whatever the size. Every chip's
+        # stub takes the encrypt word, the ESP32's too (whose ROM does not).
+        words = struct.pack("<5I", size, blocks, self.flash_block_size, offset, int(encrypted))
         self._request(opcode, words, what)
 
     def flash_begin(self, size: int, offset: int, encrypted: bool = False) -> int:
-        self._refuse_encryption(encrypted)
         blocks = -(-size // self.flash_block_size)
-        self._stub_begin(Opcode.FLASH_BEGIN, size, blocks, offset, "enter flash download mode")
+        self._stub_begin(
+            Opcode.FLASH_BEGIN, size, blocks, offset, encrypted, "enter flash download mode"
+        )
         return blocks
 
     def flash_defl_begin(
         self, size: int, compressed_size: int, offset: int, encrypted: bool = False
     ) -> int:
-        self._refuse_encryption(encrypted)
         blocks = -(-compressed_size // self.flash_block_size)
         self._stub_begin(
-            Opcode.FLASH_DEFL_BEGIN, size, blocks, offset, "enter compressed flash mode"
+            Opcode.FLASH_DEFL_BEGIN, size, blocks, offset, encrypted, "enter compressed flash mode"
         )
         return blocks
-
-    def _refuse_encryption(self, encrypted: bool) -> None:
-        if encrypted:
-            raise EspforgeError("encrypted writes through the flasher stub are not in espforge yet")
 
     def flash_defl_finish(self, reboot: bool = False, timeout: float | None = None) -> None:
         """End a compressed write; the answer comes once the last block is in flash, which

@@ -3,7 +3,8 @@
 Behaviour follows the reference pages and what esptool 5.6 expects of each ROM: status bytes
 per ROM family, erase in FLASH_BEGIN (with the ESP8266 ROM's miscounted erase), one zlib stream
 across FLASH_DEFL_DATA blocks, MD5 answered as hex text, 64-byte READ_FLASH_SLOW, and error
-codes for bad checksums, sequence numbers, lengths and addresses.
+codes for bad checksums, sequence numbers, lengths and addresses. ROMs that take FLASH_BEGIN's
+encrypt word encrypt what they are sent with the eFuse key (`espforge.virtual.flash_crypt`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 
 from espforge.chips.base import ChipSpec
 from espforge.protocol.commands import SYNC_PAYLOAD, Opcode, Request, checksum, encode_response
+from espforge.virtual.flash_crypt import EncryptionRefused, FlashEncryptor, start_encryption
 from espforge.virtual.memory import AddressSpace
 from espforge.virtual.nor_flash import BLOCK_SIZE, SECTOR_SIZE
 from espforge.virtual.spi_flash import SpiFlashDevice
@@ -109,6 +111,7 @@ class _Download:
     written: int = 0
     last_block: bytes | None = None
     inflater: zlib._Decompress | None = None  # FLASH_DEFL_* only
+    encryptor: FlashEncryptor | None = None  # an encrypted write
 
 
 @dataclass
@@ -304,31 +307,38 @@ class RomBootloader:
     # --- flash downloads ---
 
     def _flash_begin(self, data: bytes) -> Outcome:
-        erase_size, blocks, block_size, offset = self._begin_words(data)
+        erase_size, blocks, block_size, offset, encrypted = self._begin_words(data)
+        encryptor = self._encryptor(offset, erase_size) if encrypted else None
         erased = self._erase_span(offset, erase_size)
-        self._flash = _Download(offset, blocks, block_size, erase_size)
+        self._flash = _Download(offset, blocks, block_size, erase_size, encryptor=encryptor)
         self._compressed = None
         return Outcome(work_seconds=self._erase(offset, erased))
 
     def _defl_begin(self, data: bytes) -> Outcome:
-        write_size, blocks, block_size, offset = self._begin_words(data)
-        self._compressed = _Download(offset, blocks, block_size, write_size)
+        write_size, blocks, block_size, offset, encrypted = self._begin_words(data)
+        encryptor = self._encryptor(offset, write_size) if encrypted else None
+        self._compressed = _Download(offset, blocks, block_size, write_size, encryptor=encryptor)
         self._compressed.inflater = zlib.decompressobj()
         self._flash = None
         return Outcome(work_seconds=self._erase(offset, write_size))
 
-    def _begin_words(self, data: bytes) -> tuple[int, int, int, int]:
+    def _begin_words(self, data: bytes) -> tuple[int, int, int, int, bool]:
+        """FLASH_BEGIN's words, the encrypt word (False where absent) last."""
         rom = self.chip.rom
         if rom.flash_begin_encrypted_word:
             erase, blocks, block_size, offset, *rest = self._words(data, 5, allowed_lengths=(16,))
         else:
             erase, blocks, block_size, offset = self._words(data, 4)
             rest = []
-        if rest and rest[0]:
-            raise CommandError(FAILED_TO_ACT, "encrypted writes are not emulated")
         if block_size == 0 and blocks:
             raise CommandError(INVALID_MESSAGE, "block size of 0")
-        return erase, blocks, block_size, offset
+        return erase, blocks, block_size, offset, bool(rest and rest[0])
+
+    def _encryptor(self, offset: int, size: int) -> FlashEncryptor:
+        try:
+            return start_encryption(self.chip, self.memory, offset, size)
+        except EncryptionRefused as refusal:
+            raise CommandError(FAILED_TO_ACT, str(refusal)) from None
 
     def _erase_span(self, offset: int, size: int) -> int:
         """Bytes the ROM erases for FLASH_BEGIN(size): ESP8266's ROM adds its head sectors."""
@@ -355,8 +365,7 @@ class RomBootloader:
         session, block = self._next_block(self._flash, data)
         if session is None:
             return Outcome()
-        seconds = self._program(session.offset + session.written, block)
-        session.written += len(block)
+        seconds = self._program_session(session, block)
         return Outcome(work_seconds=seconds)
 
     def _defl_data(self, data: bytes) -> Outcome:
@@ -369,8 +378,7 @@ class RomBootloader:
             self._compressed = None
             code = INFLATE_CHECK_ERROR if "data check" in str(error) else INFLATE_ERROR
             raise CommandError(code, "inflate failed") from None
-        seconds = self._program(session.offset + session.written, plain)
-        session.written += len(plain)
+        seconds = self._program_session(session, plain)
         return Outcome(work_seconds=seconds)
 
     def _next_block(self, session: _Download | None, data: bytes) -> tuple[_Download | None, bytes]:
@@ -392,6 +400,15 @@ class RomBootloader:
         session.next_seq += 1
         session.last_block = block
         return session, block
+
+    def _program_session(self, session: _Download, plain: bytes) -> float:
+        """Program the next `plain` bytes of a write (as ciphertext, if it is encrypted)."""
+        address, data = session.offset + session.written, plain
+        if session.encryptor is not None:
+            address, data = session.encryptor.encrypt(address, plain)
+        seconds = self._program(address, data)
+        session.written += len(plain)
+        return seconds
 
     def _program(self, offset: int, data: bytes) -> float:
         if not data:

@@ -9,7 +9,9 @@ differs from the ROM in these ways:
 - READ_FLASH streams packets of the agreed size, at most "max in flight" of them unacknowledged,
   the host acknowledging with the running byte count, and ends with the 16-byte MD5;
 - ERASE_FLASH, ERASE_REGION and RUN_USER_CODE; SPI_FLASH_MD5 answers 16 raw bytes;
-- CHANGE_BAUDRATE takes the new rate exactly (the old one beside it); SYNC answers value 0.
+- CHANGE_BAUDRATE takes the new rate exactly (the old one beside it); SYNC answers value 0;
+- every chip's stub takes the encrypt word of FLASH_BEGIN and FLASH_DEFL_BEGIN (the ESP32's too,
+  whose ROM does not), and older stubs' FLASH_ENCRYPT_DATA: FLASH_DATA encrypted by the chip.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from espforge.protocol.commands import (
     decode_command,
     encode_response,
 )
+from espforge.virtual.flash_crypt import FlashEncryptor
 from espforge.virtual.memory import AddressSpace
 from espforge.virtual.nor_flash import BLOCK_SIZE, SECTOR_SIZE
 from espforge.virtual.rom import (
@@ -124,6 +127,7 @@ class FlasherStub(RomBootloader):
             Opcode.CHANGE_BAUDRATE: self._stub_change_baud,
             Opcode.FLASH_BEGIN: self._write_begin,
             Opcode.FLASH_DATA: self._write_data,
+            Opcode.FLASH_ENCRYPT_DATA: self._write_data_encrypted,
             Opcode.FLASH_END: self._write_end,
             Opcode.FLASH_DEFL_BEGIN: self._write_begin_compressed,
             Opcode.FLASH_DEFL_DATA: self._write_data_compressed,
@@ -135,6 +139,7 @@ class FlasherStub(RomBootloader):
             Opcode.RUN_USER_CODE: self._run_user_code,
         }
         self._handlers = shared | own
+        self._checksummed.add(Opcode.FLASH_ENCRYPT_DATA)
 
     # --- frames and status ---
 
@@ -177,36 +182,44 @@ class FlasherStub(RomBootloader):
     # --- writes: erase as the data arrives, acknowledge before programming ---
 
     def _write_begin(self, data: bytes) -> Outcome:
-        size, blocks, block_size, offset = self._stub_begin_words(data)
-        self._flash = _Download(offset, blocks, block_size, size)
+        size, blocks, block_size, offset, encryptor = self._stub_begin_words(data)
+        self._flash = _Download(offset, blocks, block_size, size, encryptor=encryptor)
         self._compressed = None
         self._erased_end = offset
         self._erase_paid = 0.0
         return Outcome()
 
     def _write_begin_compressed(self, data: bytes) -> Outcome:
-        size, blocks, block_size, offset = self._stub_begin_words(data)
-        self._compressed = _Download(offset, blocks, block_size, size)
+        size, blocks, block_size, offset, encryptor = self._stub_begin_words(data)
+        self._compressed = _Download(offset, blocks, block_size, size, encryptor=encryptor)
         self._compressed.inflater = zlib.decompressobj()
         self._flash = None
         self._erased_end = offset
         self._erase_paid = 0.0
         return Outcome()
 
-    def _stub_begin_words(self, data: bytes) -> tuple[int, int, int, int]:
+    def _stub_begin_words(self, data: bytes) -> tuple[int, int, int, int, FlashEncryptor | None]:
+        """The begin words, the encrypt word turned into the write's encryptor (or None)."""
         size, blocks, block_size, offset, *encrypted = self._words(data, 5, (16,))
-        if encrypted and encrypted[0]:
-            raise CommandError(BAD_BLOCK_SIZE, "encrypted writes are not emulated")
         if offset % SECTOR_SIZE:
             raise CommandError(BAD_DATA_LENGTH, "writes start on a sector")
         if offset + size > min(self.flash_limit, self.device.flash.size):
             raise CommandError(BAD_DATA_LENGTH, "write past the end of flash")
-        return size, blocks, block_size, offset
+        encryptor = self._encryptor(offset, size) if encrypted and encrypted[0] else None
+        return size, blocks, block_size, offset, encryptor
 
     def _write_data(self, data: bytes) -> Outcome:
         session, block = self._next_block(self._flash, data)
         if session is None:
             return Outcome()
+        return self._store(session, block)
+
+    def _write_data_encrypted(self, data: bytes) -> Outcome:
+        session, block = self._next_block(self._flash, data)
+        if session is None:
+            return Outcome()
+        if session.encryptor is None:
+            session.encryptor = self._encryptor(session.offset, session.size)
         return self._store(session, block)
 
     def _write_data_compressed(self, data: bytes) -> Outcome:
@@ -232,8 +245,7 @@ class FlasherStub(RomBootloader):
         seconds = self._erase_ahead(position + len(plain), write_end)
         if seconds:  # the erase under way when the block came must finish first
             seconds, self._erase_paid = max(0.0, seconds - self._erase_paid), 0.0
-        seconds += self._program(position, plain)
-        session.written += len(plain)
+        seconds += self._program_session(session, plain)
         return Outcome(background_seconds=seconds)
 
     def _erase_while_idle(self, write_end: int) -> None:
