@@ -44,7 +44,7 @@ APP_ADDRESS = 0x10000
 def burn_flash_key(chip: str, efuse_file: Path, key_file: Path) -> None:
     """The key burnt readable (the virtual eFuse file keeps no read-protected bits), as a
     developer's flash encryption key: ESP32 BLOCK1 with FLASH_CRYPT_CONFIG 0xF, else an
-    XTS_AES_128_KEY block."""
+    XTS_AES_128_KEY block (a 512-bit key: the two XTS_AES_256_KEY blocks)."""
     base = ["--chip", chip, "--virt", "--path-efuse-file", str(efuse_file), "--do-not-confirm"]
     if chip == "esp32":
         commands = [
@@ -52,9 +52,8 @@ def burn_flash_key(chip: str, efuse_file: Path, key_file: Path) -> None:
             ["burn-efuse", "FLASH_CRYPT_CONFIG", "0xF"],
         ]
     else:
-        commands = [
-            ["burn-key", "BLOCK_KEY0", str(key_file), "XTS_AES_128_KEY", "--no-read-protect"]
-        ]
+        purpose = "XTS_AES_256_KEY" if key_file.stat().st_size == 64 else "XTS_AES_128_KEY"
+        commands = [["burn-key", "BLOCK_KEY0", str(key_file), purpose, "--no-read-protect"]]
     for command in commands:
         with contextlib.redirect_stdout(io.StringIO()):
             espefuse.main([*base, *command])
@@ -153,8 +152,8 @@ KEY_MISSING = "Flash encryption key is not programmed."
 # ------------------------------------------------------------------ the virtual chip
 
 
-def stock_esptool_writes_encrypted(chip: str, tmp_path: Path) -> None:
-    bench = Bench(chip, tmp_path)
+def stock_esptool_writes_encrypted(chip: str, tmp_path: Path, key: bytes = KEY) -> None:
+    bench = Bench(chip, tmp_path, key)
     plain = payload()
     source = bench.file("app.bin", plain)
     # Compressed (esptool's default with its stub), then sent as it is.
@@ -162,8 +161,8 @@ def stock_esptool_writes_encrypted(chip: str, tmp_path: Path) -> None:
     assert "compressed" in output and CANNOT_VERIFY in output
     output = bench.esptool("write-flash", "-u", "--encrypt", "0x40000", source)
     assert "compressed" not in output and CANNOT_VERIFY in output
-    assert_encrypted_at(bench, APP_ADDRESS, plain)
-    assert_encrypted_at(bench, 0x40000, plain)
+    assert_encrypted_at(bench, APP_ADDRESS, plain, key)
+    assert_encrypted_at(bench, 0x40000, plain, key)
 
 
 @pytest.mark.parametrize("chip", ["esp32", "esp32c3"])
@@ -172,8 +171,9 @@ def test_stock_esptool_encrypted_write_holds_espsecures_ciphertext(chip, tmp_pat
 
 
 @pytest.mark.slow
-def test_stock_esptool_encrypted_write_on_the_esp32s3(tmp_path) -> None:
-    stock_esptool_writes_encrypted("esp32s3", tmp_path)
+@pytest.mark.parametrize("key_bits", [256, 512])
+def test_stock_esptool_encrypted_write_on_the_esp32s3(key_bits, tmp_path) -> None:
+    stock_esptool_writes_encrypted("esp32s3", tmp_path, bytes(range(key_bits // 8)))
 
 
 def test_a_rom_that_takes_the_encrypt_word_encrypts_too(tmp_path) -> None:
@@ -371,6 +371,21 @@ def test_a_misaligned_encrypted_file_is_refused_as_esptool_refuses_it(tmp_path) 
     plain = bench.file("plain.bin", b"plain")
     result = bench.espforge("write-flash", "0x40000", plain, "--encrypt-files", "0x10008", source)
     assert warning in result.output and error_line(result).endswith(CANNOT_WRITE)
+
+
+def test_production_mode_efuses_refuse_encrypted_downloads_in_esptools_words(tmp_path) -> None:
+    bench = Bench("esp32c3", tmp_path)
+    with contextlib.redirect_stdout(io.StringIO()):
+        espefuse.main(
+            ["--chip", "esp32c3", "--virt", "--path-efuse-file", str(bench.efuse_file)]
+            + ["--do-not-confirm", "burn-efuse", "DIS_DOWNLOAD_MANUAL_ENCRYPT"]
+        )
+    source = bench.file("app.bin", payload(3000))
+    expected = bench.esptool("write-flash", "--encrypt", hex(APP_ADDRESS), source)
+    message = " ".join(expected.split("A fatal error occurred: ", 1)[1].split())
+    assert message.startswith("This chip has encrypt functionality in UART download mode disabled.")
+    result = bench.espforge("write-flash", "--encrypt", hex(APP_ADDRESS), source)
+    assert error_line(result) and message in " ".join(result.output.split())
 
 
 def test_the_esp32_rom_cannot_encrypt_in_esptools_words(tmp_path) -> None:
