@@ -36,7 +36,7 @@ from espforge.virtual.identity import (
     seed_registers,
     uart_divider,
 )
-from espforge.virtual.memory import AddressSpace
+from espforge.virtual.memory import AddressSpace, ram_ranges
 from espforge.virtual.nor_flash import NorFlash
 from espforge.virtual.rom import (
     INVALID_MESSAGE,
@@ -55,6 +55,8 @@ ROM_BAUD = 115200
 BITS_PER_BYTE = 10  # 8N1: start bit, 8 data bits, stop bit
 STRAP_SAMPLE_DELAY = 0.01  # seconds after EN rises before GPIO0 is sampled
 BOOT_IMAGE_READ = 0x10000  # bytes of flash the ROM looks at for the bootloader image
+WATCHDOG_ENABLE = 1 << 31  # in the RTC watchdog's CONFIG0 register
+RTC_SLOW_CLOCK_HZ = 136_000  # the RC slow clock the RTC watchdog counts
 
 
 class BootState(Enum):
@@ -158,6 +160,7 @@ class VirtualChip:
         self.stub: FlasherStub | None = None  # set while a "RAM image" (a stub) runs
         self.last_boot: BootOutcome | None = None  # the last second-stage boot from flash
         self.efuse = efuse_controller_for(chip, self.identity, self.options.efuse_file)
+        self.memory = AddressSpace()  # powered on: RAM holds nothing yet
         self._boot(download=self._latched_download, at=self.clock())
 
     @staticmethod
@@ -273,24 +276,29 @@ class VirtualChip:
             self._latched_download = self._gpio0_low
             self._boot(self._latched_download, at)
 
-    def _hold_in_reset(self) -> None:
+    def _hold_in_reset(self, flash_powered: bool = False) -> None:
+        """Stop everything; the flash loses power too unless `flash_powered` (a software
+        reset, or a jump out of the bootloader, leaves the flash supply on)."""
         self.state = BootState.RESET
         self.stub = None
         self._boot_at = None
         self._output.clear()
-        self._device.power_cycle()
+        if not flash_powered:
+            self._device.power_cycle()
 
     def _boot(self, download: bool, at: float) -> None:
         self.baud = ROM_BAUD
         self.stub = None
         self._input_free = self._output_free = self._cpu_free = at
         self._decoder = SlipDecoder()
-        self.memory = AddressSpace()
+        previous, self.memory = self.memory, AddressSpace()
+        self.memory.keep_contents(previous, ram_ranges(self.chip))
         seed_registers(self.memory, self.chip, self.identity)
         if self.efuse is not None:
             self.efuse.attach(self.memory)  # the eFuse registers: what the chip's eFuses hold
         self._set_uart_divider()
         SpiController(self.chip.spi, self.memory, self._device)
+        self._watch_watchdog()
         options = BootloaderOptions(
             crystal_mhz=self.identity.crystal_mhz,
             rom_crystal_mhz=lambda: rom_crystal_mhz(
@@ -329,6 +337,21 @@ class VirtualChip:
             return None, 0
         segments = [(s.load_address, len(s.data)) for s in image.segments if s.in_checksum]
         return segments, image.entry_point
+
+    def _watch_watchdog(self) -> None:
+        """The RTC watchdog: enabled while unlocked, it resets the chip when it runs out
+        (esptool's --after watchdog-reset), which samples the boot strap again."""
+        watchdog = self.chip.watchdog
+        if watchdog is None:
+            return
+
+        def configured(_address: int, value: int) -> None:
+            unlocked = self.memory.read_word(watchdog.wdt_protect) == watchdog.wdt_key
+            if value & WATCHDOG_ENABLE and unlocked:
+                ticks = self.memory.read_word(watchdog.wdt_config1)
+                self._boot_at = self.clock() + ticks / RTC_SLOW_CLOCK_HZ
+
+        self.memory.on_write(watchdog.wdt_config0, configured)
 
     def _set_uart_divider(self) -> None:
         divider = uart_divider(self.chip, self.identity.crystal_mhz, self.baud)
@@ -389,7 +412,7 @@ class VirtualChip:
     def _restart_after_output(self, download: bool, due: float) -> None:
         """Leave the bootloader once the last response is out: keep it, then boot again."""
         pending = list(self._output)
-        self._hold_in_reset()
+        self._hold_in_reset(flash_powered=True)
         self._output.extend(pending)
         self._boot(download, max(due, self._output_free))
 

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+
+from espforge.chips.base import ChipSpec
 
 PAGE_SIZE = 0x1000
 WORD_MASK = 0xFFFFFFFF
 
 # A peripheral's hook: called after a word was written, with the address and the new value.
 WriteHook = Callable[[int, int], None]
+
+
+def ram_ranges(chip: ChipSpec) -> list[tuple[int, int]]:
+    """[start, end) of the chip's RAM: the memory map's *RAM regions, RTC_DATA, and any extra
+    ranges the ROM loads code into."""
+    ranges = [
+        (region.start, region.end)
+        for region in chip.memory_map
+        if region.name.endswith("RAM") or region.name == "RTC_DATA"
+    ]
+    return ranges + list(chip.extra_ram_load_ranges)
 
 
 class AddressSpace:
@@ -28,6 +41,14 @@ class AddressSpace:
         if page is None:
             page = self._pages[base] = bytearray(PAGE_SIZE)
         return page
+
+    def keep_contents(self, previous: AddressSpace, ranges: Iterable[tuple[int, int]]) -> None:
+        """Take over `previous`'s pages that lie in `ranges`: SRAM holds its contents through
+        a reset (the chip stays powered), while registers come back with their reset values."""
+        ranges = list(ranges)
+        for base, page in previous._pages.items():
+            if any(start < base + PAGE_SIZE and base < end for start, end in ranges):
+                self._pages[base] = bytearray(page)
 
     def read_bytes(self, address: int, length: int) -> bytes:
         out = bytearray()
