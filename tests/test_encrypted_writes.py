@@ -64,6 +64,7 @@ class Bench:
 
     def __init__(self, chip: str, tmp_path: Path, key: bytes | None = KEY) -> None:
         self.chip = chip
+        self.secure_download = False
         self.tmp_path = tmp_path
         self.flash_file = tmp_path / "flash.bin"
         self.efuse_file = tmp_path / "efuse.bin"
@@ -77,7 +78,9 @@ class Bench:
         virtual = VirtualChip.create(
             self.chip,
             flash_file=str(self.flash_file),
-            options=ChipOptions(efuse_file=str(self.efuse_file)),
+            options=ChipOptions(
+                efuse_file=str(self.efuse_file), secure_download=self.secure_download
+            ),
         )
         try:
             with TcpServer(virtual) as server:
@@ -386,6 +389,25 @@ def test_production_mode_efuses_refuse_encrypted_downloads_in_esptools_words(tmp
     assert message.startswith("This chip has encrypt functionality in UART download mode disabled.")
     result = bench.espforge("write-flash", "--encrypt", hex(APP_ADDRESS), source)
     assert error_line(result) and message in " ".join(result.output.split())
+
+
+def test_secure_download_mode_writes_encrypted_where_plaintext_is_refused(tmp_path) -> None:
+    """The eFuses cannot be read, so esptool's key checks are skipped; the plaintext-over-
+    encryption refusal is for plaintext writes only."""
+    bench = Bench("esp32c3", tmp_path)
+    with contextlib.redirect_stdout(io.StringIO()):
+        espefuse.main(
+            ["--chip", "esp32c3", "--virt", "--path-efuse-file", str(bench.efuse_file)]
+            + ["--do-not-confirm", "burn-efuse", "SPI_BOOT_CRYPT_CNT", "1"]
+        )
+    bench.secure_download = True
+    plain = payload(5000)
+    source = bench.file("app.bin", plain)
+    refused = bench.espforge("write-flash", "--no-skip-unchanged", hex(APP_ADDRESS), source)
+    assert "flashing a plaintext binary may brick your device" in error_line(refused)
+    result = bench.espforge("write-flash", "--encrypt", hex(APP_ADDRESS), source, stub=False)
+    assert CANNOT_VERIFY in espforge_output(result)
+    assert_encrypted_at(bench, APP_ADDRESS, plain)
 
 
 def test_the_esp32_rom_cannot_encrypt_in_esptools_words(tmp_path) -> None:

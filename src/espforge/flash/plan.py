@@ -230,7 +230,8 @@ def plan_write(device: Device, inputs: Sequence[FlashInput], options: WriteOptio
     options = _drop_unusable_shortcuts(device, options)
     if not options.force and chip.image_format != "esp8266" and not device.secure_download_mode:
         _check_images_suit_chip(device, inputs)
-    _refuse_plaintext_over_encryption(device, options)
+    if not any(encrypted):  # esptool makes this check only when nothing is to be encrypted
+        _refuse_plaintext_over_encryption(device, options)
 
     flash_size = device.configure_flash_size(options.flash_size)
     flash_end, limit_name = _usable_flash_end(device, flash_size)
@@ -277,21 +278,8 @@ def _check_encryption_possible(
             "writing is only supported by the flasher stub. Do not use --no-stub when writing "
             "encrypted data."
         )
-    can_write = True
-    if not device.secure_download_mode:
-        key = read_flash_key(EfuseState.read(load_table(chip.name), device.loader))
-        if key.download_encryption_disabled:
-            raise EspforgeError(
-                "This chip has encrypt functionality in UART download mode disabled. This is "
-                "the Flash Encryption configuration for Production mode instead of Development "
-                "mode."
-            )
-        if not key.aes_xts and key.crypt_config not in (None, CRYPT_CONFIG_ALL):
-            log.info(f"Unexpected FLASH_CRYPT_CONFIG value: {key.crypt_config:#x}")
-            can_write = False
-        if not key.programmed:
-            log.info("Flash encryption key is not programmed.")
-            can_write = False
+    # Secure Download Mode hides the eFuses: the chip is trusted to have a key.
+    can_write = device.secure_download_mode or _efuses_allow_encryption(device)
     align = chip.flash_encrypted_write_align
     for item in inputs:
         if item.address % align:
@@ -316,6 +304,27 @@ def _choose_compression(device: Device, requested: bool | None) -> bool:
             "--compress, or use the flasher stub (--stub-file or a stub directory)"
         )
     return requested
+
+
+def _efuses_allow_encryption(device: Device) -> bool:
+    """Whether the eFuses hold a key and the settings esptool expects, saying what is amiss;
+    a chip whose eFuses turn download-mode encryption off is refused outright."""
+    table = load_table(device.chip.name)
+    key = read_flash_key(EfuseState.read(table, device.loader))
+    if key.download_encryption_disabled:
+        raise EspforgeError(
+            "This chip has encrypt functionality in UART download mode disabled. This is "
+            "the Flash Encryption configuration for Production mode instead of Development "
+            "mode."
+        )
+    allowed = True
+    if not key.aes_xts and key.crypt_config not in (None, CRYPT_CONFIG_ALL):
+        log.info(f"Unexpected FLASH_CRYPT_CONFIG value: {key.crypt_config:#x}")
+        allowed = False
+    if not key.programmed:
+        log.info("Flash encryption key is not programmed.")
+        allowed = False
+    return allowed
 
 
 def _drop_unusable_shortcuts(device: Device, options: WriteOptions) -> WriteOptions:
