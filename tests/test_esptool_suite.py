@@ -34,7 +34,6 @@ pytest.importorskip("esptool", reason="esptool (test-only oracle) is absent")
 DEFAULT_CHIPS = ["esp32", "esp32c3", "esp32s3", "esp8266"]
 ALL_CHIPS = [*DEFAULT_CHIPS, "esp32s2", "esp32c2", "esp32c6", "esp32h2", "esp32p4"]
 ESPTOOL_TIMEOUT = 120
-SERVER_CLASS = transports.PtyServer
 
 # The virtual stub refuses a FLASH_BEGIN/FLASH_DEFL_BEGIN whose offset is not on a sector, while
 # esptool's stubs take any offset (erasing from the start of its sector): until stub_dialect.py
@@ -84,18 +83,21 @@ def images(tmp_path_factory) -> Images:
 class Board:
     """A virtual chip served to esptool subprocesses, as a board on a serial port.
 
-    Over an RFC 2217 server esptool's reset sequences reach the chip's modem lines. A PTY has
-    none, so there the auto-reset circuit is played by this class: a reset into download mode
-    before a run whose --before resets, a reset into the application after a hard reset.
+    Over an RFC 2217 server esptool's reset sequences reach the chip's modem lines, but
+    pyserial's client spends about 0.3 s on every command there. A PTY is fast and has no
+    modem lines, so there the auto-reset circuit is played by this class: a reset into download
+    mode before a run whose --before resets, a reset into the application after a hard reset.
     """
 
-    def __init__(self, chip: str, workdir: Path, flash_size: str = "4MB") -> None:
+    def __init__(
+        self, chip: str, workdir: Path, flash_size: str = "4MB", rfc2217: bool = False
+    ) -> None:
         self.chip = chip
         self.spec = get_chip(chip)
         self.workdir = workdir
         self.virtual: VirtualChip = chip_from_options(chip, {"flash_size": flash_size})
-        server_class = SERVER_CLASS
-        self.lines_travel = server_class is not transports.PtyServer
+        server_class = transports.Rfc2217Server if rfc2217 else transports.PtyServer
+        self.lines_travel = rfc2217
         self.server = server_class(self.virtual)
         self.port = self.server.start()
         if self.lines_travel:
@@ -163,8 +165,8 @@ class Board:
 def board_factory(tmp_path) -> Iterator:
     boards: list[Board] = []
 
-    def make(chip: str, flash_size: str = "4MB") -> Board:
-        boards.append(Board(chip, tmp_path, flash_size))
+    def make(chip: str, flash_size: str = "4MB", rfc2217: bool = False) -> Board:
+        boards.append(Board(chip, tmp_path, flash_size, rfc2217))
         return boards[-1]
 
     yield make
@@ -865,17 +867,43 @@ class TestConfigFile:
         assert f"Loaded custom configuration from {config}" in output
         board.verify_readback(0, 50 * 1024, images.fifty_kb)
 
-    @chips("esp32")
-    def test_custom_reset_sequence_that_fails(self, board):
-        if not board.lines_travel:
-            pytest.skip("a PTY carries no modem lines: the failing reset cannot reach the chip")
+    def test_custom_reset_sequence_that_fails(self, board_factory):
+        """A sequence that never holds GPIO0 low while EN rises: the running application stays
+        (the lines must reach the chip, hence RFC 2217; one attempt keeps it to seconds)."""
+        board = board_factory("esp32", rfc2217=True)
+        board.virtual.reset(download=False)
         config = board.workdir / "esptool.cfg"
         config.write_text(
             "[esptool]\ncustom_reset_sequence = D0|W0.1|R1|R0|W0.1|R1|R0\nconnect_attempts = 1\n"
         )
-        board.virtual.reset(download=False)
-        output = board.esptool("--before default-reset flash-id", ok=False)
-        assert "Failed to connect to" in output
+        output = board.esptool("flash-id", ok=False)
+        assert f"Loaded custom configuration from {config}" in output
+        assert "Failed to connect to ESP32" in output
+        assert board.virtual.state is BootState.APPLICATION
+
+
+@pytest.mark.slow
+class TestVirtualPort:
+    """The suite's RFC 2217 scenarios, where esptool's own DTR/RTS sequences reset the chip
+    (slow: pyserial's RFC 2217 client takes about 0.3 s per command)."""
+
+    def test_auto_detect_virtual_port(self, board_factory):
+        board = board_factory("esp32c3", rfc2217=True)
+        board.virtual.reset(download=False)  # running its application: the reset must work
+        output = board.esptool("chip-id", chip="auto")
+        assert "Detecting chip type... ESP32-C3" in output
+        assert board.virtual.state is BootState.APPLICATION  # esptool's hard reset
+
+    def test_highspeed_flash_virtual_port(self, board_factory, images):
+        board = board_factory("esp32", rfc2217=True)
+        board.esptool(f"--baud 921600 write-flash 0x0 {images.fifty_kb}")
+        assert board.virtual.flash.read(0, 50 * 1024) == images.fifty_kb.read_bytes()
+
+    def test_stub_reuse_virtual_port(self, board_factory):
+        board = board_factory("esp32s3", rfc2217=True)
+        board.esptool("--after no-reset-stub chip-id")
+        output = board.esptool("--before no-reset chip-id")
+        assert "Stub flasher is already running. No upload is necessary." in output
 
 
 class TestLoadRAM:
