@@ -90,12 +90,12 @@ class Board:
     """
 
     def __init__(
-        self, chip: str, workdir: Path, flash_size: str = "4MB", rfc2217: bool = False
+        self, chip: str, workdir: Path, flash_size: str = "4MB", rfc2217: bool = False, **options
     ) -> None:
         self.chip = chip
         self.spec = get_chip(chip)
         self.workdir = workdir
-        self.virtual: VirtualChip = chip_from_options(chip, {"flash_size": flash_size})
+        self.virtual: VirtualChip = chip_from_options(chip, {"flash_size": flash_size, **options})
         server_class = transports.Rfc2217Server if rfc2217 else transports.PtyServer
         self.lines_travel = rfc2217
         self.server = server_class(self.virtual)
@@ -165,8 +165,9 @@ class Board:
 def board_factory(tmp_path) -> Iterator:
     boards: list[Board] = []
 
-    def make(chip: str, flash_size: str = "4MB", rfc2217: bool = False) -> Board:
-        boards.append(Board(chip, tmp_path, flash_size, rfc2217))
+    def make(chip: str, flash_size: str = "4MB", rfc2217: bool = False, **options) -> Board:
+        """A board; `options` are the virtual chip's URL options (revision=, sdm=, ...)."""
+        boards.append(Board(chip, tmp_path, flash_size, rfc2217, **options))
         return boards[-1]
 
     yield make
@@ -339,6 +340,18 @@ class TestFlashing:
         output = board.esptool(f"write-flash 0x0 {image}", ok=False)
         assert "requires chip revision v2.55 or higher (this chip is revision v1.0)" in output
 
+    @pytest.mark.parametrize("chip", each_chip("esp32c3"))
+    def test_flash_with_min_rev_on_a_newer_chip(self, board_factory, chip):
+        """The same image on a chip of a new enough revision is written."""
+        board = board_factory(chip, revision="3.0")
+        image = fixture_path("images", "esp32c3_header_min_rev.bin")
+        if chip != "esp32c3":
+            pytest.skip("the image is an ESP32-C3 one")
+        output = board.esptool(f"write-flash 0x0 {image}")
+        assert "requires chip revision" not in output
+        assert "(revision v3.0)" in output
+        board.verify_readback(0, image.stat().st_size, image, is_bootloader=True)
+
 
 class TestFlashSizes:
     @chips("esp32")
@@ -389,7 +402,11 @@ class TestFlashSizes:
         offset = board.spec.bootloader_flash_offset
         image = fixture_path("images", f"bootloader_{board.chip}.bin")
         output = board.esptool(f"write-flash -fm dout -ff 20m {offset:#x} {image}")
-        assert "Flash parameters set to" in output or "Flash params set to" in output
+        frequency = board.spec.flash_frequencies["20m"]
+        size = image.read_bytes()[3] & 0xF0  # kept from the image
+        assert f"Flash parameters set to {0x0300 | size | frequency:#06x}." in output
+        if board.spec.image_format == "esp32" and image.read_bytes()[23] == 1:
+            assert "SHA digest in image updated." in output  # the image appends one
         board.verify_readback(offset, 2048, image, is_bootloader=True)
         readback = board.readback(offset, 4)
         assert readback[2] == 3  # dout
@@ -547,6 +564,14 @@ class TestErase:
         board.verify_readback(0x11000, 0x1000, images.sector)
         assert board.readback(0x10000, 0x1000) == b"\xff" * 0x1000
 
+    @pytest.mark.parametrize("chip", each_chip("esp32"))
+    def test_region_erase_all(self, board_factory, chip, images):
+        board = board_factory(chip, "512KB")
+        board.esptool(f"write-flash 0x7f000 {images.sector}")
+        output = board.esptool("erase-region 0x0 ALL")
+        assert re.search(r"Detected flash size: \d+[KM]B", output)
+        assert board.virtual.flash.read(0, 0x80000) == b"\xff" * 0x80000
+
     @chips("esp32c3")
     def test_region_erase_unaligned_is_refused(self, board):
         output = board.esptool("erase-region 0x10001 0x1000", ok=False)
@@ -567,6 +592,39 @@ class TestErase:
         board.esptool("--no-stub erase-region 0x10000 0x1000")
         assert board.readback(0x10000, 0x1000) == b"\xff" * 0x1000
         board.verify_readback(0x11000, 0x1000, images.sector)
+
+
+class TestReadFlash:
+    @pytest.mark.parametrize("chip", each_chip("esp8266"))
+    def test_read_flash_all(self, board_factory, chip, images, tmp_path):
+        board = board_factory(chip, "512KB")
+        board.esptool(f"write-flash 0x7f000 {images.sector}")
+        out = tmp_path / "all.bin"
+        output = board.esptool(f"read-flash 0 ALL {out}")
+        assert "Detected flash size: 512KB" in output
+        assert out.read_bytes() == board.virtual.flash.read(0, 0x80000)
+        assert out.read_bytes()[-4096:] == images.sector.read_bytes()
+
+    @chips("esp32c3", "esp8266")
+    def test_read_flash_no_stub(self, board, images, tmp_path):
+        """The ROM reads 64 bytes per READ_FLASH_SLOW (ESP8266's ROM has no such command)."""
+        board.esptool(f"write-flash 0x3000 {images.one_kb}")
+        out = tmp_path / "rom.bin"
+        if not board.spec.rom.read_flash_slow:
+            output = board.esptool(f"--no-stub read-flash 0x3000 1024 {out}", ok=False)
+            assert "does not support function read_flash_slow" in output
+            return
+        board.esptool(f"--no-stub read-flash 0x3000 1024 {out}")
+        assert out.read_bytes() == images.one_kb.read_bytes()
+
+    def test_secure_download_mode(self, board_factory, images, tmp_path):
+        """A chip in Secure Download Mode: esptool flashes through the ROM but reads nothing."""
+        board = board_factory("esp32s3", sdm="1")
+        output = board.esptool(f"write-flash 0x10000 {images.one_kb}")
+        assert "Secure Download Mode" in output
+        assert board.virtual.flash.read(0x10000, 1024) == images.one_kb.read_bytes()
+        output = board.esptool(f"read-flash 0x10000 1024 {tmp_path / 'out.bin'}", ok=False)
+        assert "Secure Download Mode" in output
 
 
 class TestSectorBoundaries:
