@@ -272,3 +272,17 @@ def test_idle_time_pays_for_erasing_ahead_of_the_data() -> None:
     stub.handle(Request(Opcode.FLASH_BEGIN, 0, struct.pack("<5I", 0x10000, 4, block, 0x40000, 0)))
     assert write(0, idle=0.1) == pytest.approx(timing.block_erase - 0.1 + program)
     host.chip.close()
+
+
+def test_a_write_off_a_sector_boundary_erases_its_whole_first_sector(stub: StubHost) -> None:
+    """As esptool's stub does: the erase starts at the sector holding the offset."""
+    flash = stub.chip.flash
+    flash.program(0x20000, bytes(0x2000))
+    payload = random.Random(3).randbytes(0x300)
+    assert stub.status(Opcode.FLASH_BEGIN, struct.pack("<5I", len(payload), 1, 0x4000, 0x20100, 0))
+    padded = payload + b"\xff" * (0x4000 - len(payload))
+    assert stub.block(Opcode.FLASH_DATA, padded, 0) == b"\x00\x00"
+    stub.status(Opcode.FLASH_END, struct.pack("<I", 1))
+    assert flash.read(0x20000, 0x100) == b"\xff" * 0x100
+    assert flash.read(0x20100, len(payload)) == payload
+    assert flash.read(0x21000, 0x10) == bytes(0x10)  # the next sector is untouched

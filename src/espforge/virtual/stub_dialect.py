@@ -185,7 +185,7 @@ class FlasherStub(RomBootloader):
         size, blocks, block_size, offset, encryptor = self._stub_begin_words(data)
         self._flash = _Download(offset, blocks, block_size, size, encryptor=encryptor)
         self._compressed = None
-        self._erased_end = offset
+        self._erased_end = offset - offset % SECTOR_SIZE  # stubs erase whole sectors from there
         self._erase_paid = 0.0
         return Outcome()
 
@@ -194,15 +194,13 @@ class FlasherStub(RomBootloader):
         self._compressed = _Download(offset, blocks, block_size, size, encryptor=encryptor)
         self._compressed.inflater = zlib.decompressobj()
         self._flash = None
-        self._erased_end = offset
+        self._erased_end = offset - offset % SECTOR_SIZE  # stubs erase whole sectors from there
         self._erase_paid = 0.0
         return Outcome()
 
     def _stub_begin_words(self, data: bytes) -> tuple[int, int, int, int, FlashEncryptor | None]:
         """The begin words, the encrypt word turned into the write's encryptor (or None)."""
         size, blocks, block_size, offset, *encrypted = self._words(data, 5, (16,))
-        if offset % SECTOR_SIZE:
-            raise CommandError(BAD_DATA_LENGTH, "writes start on a sector")
         if offset + size > min(self.flash_limit, self.device.flash.size):
             raise CommandError(BAD_DATA_LENGTH, "write past the end of flash")
         encryptor = self._encryptor(offset, size) if encrypted and encrypted[0] else None
