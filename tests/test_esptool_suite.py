@@ -967,6 +967,17 @@ class TestVirtualPort:
         board.esptool(f"--baud 921600 write-flash 0x0 {images.fifty_kb}")
         assert board.virtual.flash.read(0, 50 * 1024) == images.fifty_kb.read_bytes()
 
+    def test_custom_reset_sequence_virtual_port(self, board_factory):
+        """esptool's classic sequence spelt as a custom one brings a running chip to its ROM."""
+        board = board_factory("esp32", rfc2217=True)
+        board.virtual.reset(download=False)
+        (board.workdir / "esptool.cfg").write_text(
+            "[esptool]\ncustom_reset_sequence = D0|R1|W0.1|D1|R0|W0.05|D0\nconnect_attempts = 2\n"
+        )
+        output = board.esptool("--after no-reset chip-id")
+        assert "Connected to ESP32" in output
+        assert board.virtual.state is BootState.DOWNLOAD
+
     def test_stub_reuse_virtual_port(self, board_factory):
         board = board_factory("esp32s3", rfc2217=True)
         board.esptool("--after no-reset-stub chip-id")
