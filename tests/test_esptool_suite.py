@@ -646,6 +646,13 @@ class TestSectorBoundaries:
         board.verify_readback(0x0FC00, 0x400, images.one_kb)
         board.verify_readback(0x10000, 0x1000, images.sector)
 
+    @only("esp8266")
+    def test_last_sector_through_the_rom(self, board, images):
+        """The ESP8266 ROM's erase bug would reach past the end of flash: it must not fail."""
+        last = 0x400000 - 0x1000
+        board.esptool(f"--no-stub write-flash {last:#x} {images.sector}")
+        board.verify_readback(last, 0x1000, images.sector)
+
     @chips("esp32s3")
     def test_overlap(self, board, images):
         board.esptool(f"write-flash 0x20800 {images.sector}")

@@ -262,6 +262,10 @@ def test_esp8266_rom_erases_what_its_erase_bug_makes_it_erase() -> None:
     assert host.begin(Opcode.FLASH_BEGIN, size, 0, 0x20000) == (0, 0)
     assert chip.flash.read(0x20000, 37 * 0x1000) == b"\xff" * 37 * 0x1000
     assert chip.flash.read(0x1F000, 0x1000) == chip.flash.read(0x45000, 0x1000) == bytes(0x1000)
+    # The bug's extra sectors past the end of flash erase nothing and fail nothing.
+    last = chip.flash.size - 0x1000
+    assert host.begin(Opcode.FLASH_BEGIN, 0x1000, 0, last) == (0, 0)
+    assert host.begin(Opcode.FLASH_BEGIN, 0x2000, 0, last) == (1, 0x06)  # asked past the end
 
 
 def test_ram_download_lands_in_memory_and_runs(host: Host) -> None:

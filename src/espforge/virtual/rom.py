@@ -309,7 +309,9 @@ class RomBootloader:
     def _flash_begin(self, data: bytes) -> Outcome:
         erase_size, blocks, block_size, offset, encrypted = self._begin_words(data)
         encryptor = self._encryptor(offset, erase_size) if encrypted else None
-        erased = self._erase_span(offset, erase_size)
+        self._check_flash_range(offset, erase_size, FAILED_TO_ACT)
+        # What the ESP8266's erase bug adds past the end of flash erases nothing.
+        erased = min(self._erase_span(offset, erase_size), self._addressable_end() - offset)
         self._flash = _Download(offset, blocks, block_size, erase_size, encryptor=encryptor)
         self._compressed = None
         return Outcome(work_seconds=self._erase(offset, erased))
@@ -357,8 +359,12 @@ class RomBootloader:
         timing = self.options.timing
         return timing.erase(offset - offset % SECTOR_SIZE, size) if timing else 0.0
 
+    def _addressable_end(self) -> int:
+        """Where flash ends for this bootloader (a ROM may not have been told the full size)."""
+        return min(self.flash_limit, self.device.flash.size)
+
     def _check_flash_range(self, offset: int, size: int, code: int) -> None:
-        if offset + size > min(self.flash_limit, self.device.flash.size):
+        if offset + size > self._addressable_end():
             raise CommandError(code, "flash address out of range")
 
     def _flash_data(self, data: bytes) -> Outcome:

@@ -201,7 +201,7 @@ class FlasherStub(RomBootloader):
     def _stub_begin_words(self, data: bytes) -> tuple[int, int, int, int, FlashEncryptor | None]:
         """The begin words, the encrypt word turned into the write's encryptor (or None)."""
         size, blocks, block_size, offset, *encrypted = self._words(data, 5, (16,))
-        if offset + size > min(self.flash_limit, self.device.flash.size):
+        if offset + size > self._addressable_end():
             raise CommandError(BAD_DATA_LENGTH, "write past the end of flash")
         encryptor = self._encryptor(offset, size) if encrypted and encrypted[0] else None
         return size, blocks, block_size, offset, encryptor
@@ -288,7 +288,7 @@ class FlasherStub(RomBootloader):
     def _erase_flash(self, data: bytes) -> Outcome:
         if data:
             raise CommandError(BAD_DATA_LENGTH, "ERASE_FLASH takes no data")
-        size = min(self.flash_limit, self.device.flash.size)
+        size = self._addressable_end()
         return Outcome(work_seconds=self._erase(0, size))
 
     def _erase_region(self, data: bytes) -> Outcome:
