@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from espforge.cli.main import build_cli
 from espforge.flash import Device, FlashInput, WriteOptions, write_flash
-from espforge.flash.changed import REGION_SIZE, compare_regions
+from espforge.flash.changed import COARSE_REGION_SIZE, REGION_SIZE, compare_regions
 from espforge.flash.write import WriteVerifyError
 from flash_fake import FakeLoader
 
@@ -42,18 +42,41 @@ def one_byte_changed(seed: int, size: int = 0x60000, spot: int = 0x31234) -> tup
 
 
 def test_only_the_differing_regions_are_sent_merged_where_they_touch() -> None:
-    image = random.Random(1).randbytes(10 * REGION_SIZE + 100)
+    image = random.Random(1).randbytes(16 * REGION_SIZE + 100)
     flash = bytearray(image)
-    for spot in (5, 3 * REGION_SIZE + 7, 4 * REGION_SIZE + 1, 10 * REGION_SIZE + 99):
+    for spot in (5, 3 * REGION_SIZE + 7, 4 * REGION_SIZE + 1, 16 * REGION_SIZE + 99):
         flash[spot] ^= 0xFF
-    comparison = compare_regions(device_with(bytes(flash)), 0, image)
+    device = device_with(bytes(flash))
+    comparison = compare_regions(device, 0, image)
     assert [(start, len(data)) for start, data in comparison.changed] == [
         (0, REGION_SIZE),
         (3 * REGION_SIZE, 2 * REGION_SIZE),  # two touching regions: one run
-        (10 * REGION_SIZE, 100),  # the short last region
+        (16 * REGION_SIZE, 100),  # the short last region
     ]
     assert comparison.skipped == len(image) - 3 * REGION_SIZE - 100
     assert "already in flash are skipped" in comparison.describe("app.bin")
+    # 64 KB regions first; the fine ones only inside the two local changes (the short last
+    # region is already known to differ).
+    coarse = [
+        (offset, COARSE_REGION_SIZE) for offset in range(0, 16 * REGION_SIZE, COARSE_REGION_SIZE)
+    ]
+    fine = [(offset, REGION_SIZE) for offset in range(0, 8 * REGION_SIZE, REGION_SIZE)]
+    assert md5_requests(device) == [*coarse, (16 * REGION_SIZE, 100), *fine]
+
+
+def test_a_wide_change_is_sent_whole_without_looking_into_it() -> None:
+    image = random.Random(11).randbytes(8 * COARSE_REGION_SIZE)
+    flash = bytearray(image)
+    for spot in range(COARSE_REGION_SIZE + 9, 4 * COARSE_REGION_SIZE, COARSE_REGION_SIZE):
+        flash[spot] ^= 1  # three coarse regions in a row differ: a new build, say
+    device = device_with(bytes(flash))
+    comparison = compare_regions(device, 0, image)
+    assert [(start, len(data)) for start, data in comparison.changed] == [
+        (COARSE_REGION_SIZE, 3 * COARSE_REGION_SIZE)
+    ]
+    assert md5_requests(device) == [
+        (offset, COARSE_REGION_SIZE) for offset in range(0, len(image), COARSE_REGION_SIZE)
+    ]
 
 
 @pytest.mark.parametrize("options", [WriteOptions(skip_unchanged=True), WriteOptions()])
@@ -67,9 +90,11 @@ def test_only_the_change_is_sent_and_only_it_is_verified(options, caplog) -> Non
     assert file.verified and "Hash of data verified." in caplog.text
     assert device.loader.flash.read(APP, len(image)) == changed
     assert "'app.bin': 376832 of 393216 bytes already in flash are skipped" in caplog.text
-    # One MD5 per region to compare, then one for the rewritten run: none over the whole file.
-    comparison = [(APP + offset, REGION_SIZE) for offset in range(0, len(image), REGION_SIZE)]
-    assert md5_requests(device) == [*comparison, (APP + 0x30000, REGION_SIZE)]
+    # One MD5 per 64 KB region, one per 16 KB region of the one that differs, then one for the
+    # rewritten run: none over the whole file.
+    coarse = [(APP + offset, COARSE_REGION_SIZE) for offset in range(0, len(image), 0x10000)]
+    fine = [(APP + 0x30000 + offset, REGION_SIZE) for offset in range(0, 0x10000, REGION_SIZE)]
+    assert md5_requests(device) == [*coarse, *fine, (APP + 0x30000, REGION_SIZE)]
 
 
 def test_each_rewritten_run_gets_its_own_md5() -> None:
@@ -169,22 +194,26 @@ def test_an_unchanged_file_is_skipped_entirely(caplog) -> None:
     assert report.files[0].skipped and not device.loader.wrote_anything()
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
-    st.binary(min_size=1, max_size=3 * REGION_SIZE),
-    st.lists(st.integers(0, 3 * REGION_SIZE - 1), max_size=6),
+    st.integers(1, 5 * COARSE_REGION_SIZE),
+    st.integers(0, 2**32),
+    st.lists(st.integers(0, 5 * COARSE_REGION_SIZE - 1), max_size=8),
 )
-def test_writing_the_changed_runs_makes_flash_equal_the_image(image: bytes, spots) -> None:
+def test_writing_the_changed_runs_makes_flash_equal_the_image(size: int, seed: int, spots) -> None:
+    image = random.Random(seed).randbytes(size)
     flash = bytearray(image)
     for spot in spots:
         if spot < len(flash):
             flash[spot] ^= 0x01
     device = device_with(bytes(flash))
-    for start, data in compare_regions(device, 0, image).changed:
+    comparison = compare_regions(device, 0, image)
+    for start, data in comparison.changed:
         assert start % 0x1000 == 0
         device.loader.flash.erase(start, len(data))
         device.loader.flash.program(start, data)
     assert device.loader.flash.read(0, len(image)) == image
+    assert comparison.skipped >= len(image) - len(spots) * COARSE_REGION_SIZE
 
 
 # ------------------------------------------------------------------ write-flash on the virtual chip
@@ -216,7 +245,7 @@ def test_write_flash_compares_by_default_and_checks_only_the_rewritten_run(tmp_p
     write_flash_command(tmp_path, hex(APP), str(app))
     app.write_bytes(changed)
     requests = write_flash_command(tmp_path, hex(APP), str(app))
-    regions = len(image) // REGION_SIZE
+    regions = len(image) // COARSE_REGION_SIZE + COARSE_REGION_SIZE // REGION_SIZE
     assert len(requests) == regions + 1 and (APP, len(image)) not in requests
     assert requests[-1] == (APP + 0x30000, REGION_SIZE)
     app.write_bytes(image)
@@ -233,3 +262,13 @@ def test_skip_unchanged_and_its_negation_exclude_each_other(tmp_path) -> None:
     )
     assert result.exit_code != 0
     assert "--no-skip-unchanged" in result.output
+
+
+def test_data_that_does_not_compress_is_sent_as_it_is_and_said_so(caplog) -> None:
+    caplog.set_level("INFO", logger="espforge")
+    image = random.Random(12).randbytes(0x3000)  # one region: written whole
+    device = device_with(b"")
+    write_flash(device, [FlashInput(APP, image, "noise.bin")])
+    assert "Note: Cannot compress file 'noise.bin' more than the original size" in caplog.text
+    assert device.loader.flash.read(APP, len(image)) == image
+    assert not device.loader.calls_named("flash_defl_begin")

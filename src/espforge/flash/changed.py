@@ -4,17 +4,26 @@ esptool's --skip-flashed compares whole files. Here a file is cut into regions w
 on erase-sector multiples; the chip computes each region's MD5 and only the regions whose digest
 differs from the file's are erased and written, merged into runs where they touch. A 4 KB change
 in a 1.5 MB application then costs one region's transfer plus the digests.
+
+The comparison takes two passes. The first asks for digests of coarse 64 KB regions, so that a
+4 MB image costs 64 round trips rather than 256 (the chip's hashing time is the same). A coarse
+region that differs alone or beside one other is a local change: its fine regions are compared
+to send only what changed. Wider changes (a new build, an erased chip) are sent whole: comparing
+their parts would only add hashing.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from espforge.flash.device import Device
 from espforge.flash.inputs import SECTOR_SIZE
 
-REGION_SIZE = 4 * SECTOR_SIZE  # one flasher-stub block: fine-grained, few round trips
+REGION_SIZE = 4 * SECTOR_SIZE  # one flasher-stub block: the finest comparison
+COARSE_REGION_SIZE = 16 * SECTOR_SIZE  # the first pass, one 64 KB erase block per digest
+LOCAL_CHANGE = 2  # at most this many differing coarse regions in a row are looked into
 
 
 @dataclass(frozen=True)
@@ -42,14 +51,41 @@ def compare_regions(
     """Compare `image` (to go at sector-aligned `address`) with the flash, region by region."""
     if address % SECTOR_SIZE or region_size % SECTOR_SIZE:
         raise ValueError("regions must start and end on erase-sector multiples")
-    runs: list[tuple[int, bytearray]] = []
-    for offset in range(0, len(image), region_size):
-        piece = image[offset : offset + region_size]
-        if device.flash_md5(address + offset, len(piece)) == hashlib.md5(piece).hexdigest():
-            continue
-        if runs and runs[-1][0] + len(runs[-1][1]) == address + offset:
-            runs[-1][1].extend(piece)
+    coarse_size = max(COARSE_REGION_SIZE // region_size, 1) * region_size
+    differing = _differing(device, address, image, range(0, len(image), coarse_size), coarse_size)
+    changed: list[int] = []  # offsets of the differing fine regions
+    for run in _runs(differing, coarse_size):
+        for start in run:
+            fine = range(start, min(start + coarse_size, len(image)), region_size)
+            if len(run) > LOCAL_CHANGE or len(fine) == 1:
+                changed += fine  # all sent: a wide change, or a region already known to differ
+            else:
+                changed += _differing(device, address, image, fine, region_size)
+    runs = [
+        (address + run[0], image[run[0] : run[-1] + region_size])
+        for run in _runs(changed, region_size)
+    ]
+    return RegionComparison(address, len(image), tuple(runs))
+
+
+def _differing(
+    device: Device, address: int, image: bytes, offsets: Sequence[int], size: int
+) -> list[int]:
+    """Those of `offsets` whose `size` bytes of `image` the flash does not hold."""
+    result = []
+    for offset in offsets:
+        piece = image[offset : offset + size]
+        if device.flash_md5(address + offset, len(piece)) != hashlib.md5(piece).hexdigest():
+            result.append(offset)
+    return result
+
+
+def _runs(offsets: list[int], step: int) -> list[list[int]]:
+    """Ascending `offsets` grouped into runs `step` apart."""
+    runs: list[list[int]] = []
+    for offset in offsets:
+        if runs and runs[-1][-1] + step == offset:
+            runs[-1].append(offset)
         else:
-            runs.append((address + offset, bytearray(piece)))
-    changed = tuple((start, bytes(data)) for start, data in runs)
-    return RegionComparison(address, len(image), changed)
+            runs.append([offset])
+    return runs

@@ -25,6 +25,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from functools import cached_property
 
 from espforge.chips import ChipSpec
 from espforge.efuse.flash_key import read_flash_key
@@ -108,10 +109,30 @@ class Transfer:
 
     address: int  # sector-aligned
     data: bytes  # what flash holds from `address` afterwards
-    compressed: bytes | None  # the zlib stream sent instead of `data`, if any
+    compress: bool  # send a zlib stream instead of `data` where it is smaller
     changed_sectors: bool = False  # only the sectors --diff-with found changed
     shown_address: int | None = None  # the address to report (the caller's, when unaligned)
     encrypted: bool = False  # the chip encrypts `data` as it programs it
+    source: str = ""  # the file it comes from, for messages
+
+    @cached_property
+    def compressed(self) -> bytes | None:
+        """The zlib stream sent instead of `data`, if any. Made when first needed: a transfer
+        kept as a fallback (a whole file behind its changed regions) usually never is."""
+        if not self.compress:
+            return None
+        packed = zlib.compress(self.data, ZLIB_LEVEL)
+        if len(packed) < len(self.data):
+            return packed
+        what = "changed data" if self.changed_sectors else f"file '{self.source}'"
+        log.info(
+            "Note: Cannot compress %s more than the original size, will flash uncompressed. "
+            "Compressed size %d bytes >= uncompressed %d bytes.",
+            what,
+            len(packed),
+            len(self.data),
+        )
+        return None
 
     @property
     def payload(self) -> bytes:
@@ -589,20 +610,7 @@ class _FilePlanner:
         changed: bool = False,
         shown_address: int | None = None,
     ) -> Transfer:
-        compressed = None
-        if self.compress:
-            compressed = zlib.compress(data, ZLIB_LEVEL)
-            if len(compressed) >= len(data):
-                what = "changed data" if changed else f"file '{source}'"
-                log.info(
-                    "Note: Cannot compress %s more than the original size, will flash "
-                    "uncompressed. Compressed size %d bytes >= uncompressed %d bytes.",
-                    what,
-                    len(compressed),
-                    len(data),
-                )
-                compressed = None
-        return Transfer(address, data, compressed, changed, shown_address)
+        return Transfer(address, data, self.compress, changed, shown_address, source=source)
 
 
 def changed_sector_runs(old: bytes, new: bytes, start: int) -> list[tuple[int, bytes]]:
