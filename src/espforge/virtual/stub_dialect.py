@@ -29,7 +29,6 @@ from espforge.protocol.commands import (
     decode_command,
     encode_response,
 )
-from espforge.virtual.flash_crypt import FlashEncryptor
 from espforge.virtual.memory import AddressSpace
 from espforge.virtual.nor_flash import BLOCK_SIZE, SECTOR_SIZE
 from espforge.virtual.rom import (
@@ -182,29 +181,24 @@ class FlasherStub(RomBootloader):
     # --- writes: erase as the data arrives, acknowledge before programming ---
 
     def _write_begin(self, data: bytes) -> Outcome:
-        size, blocks, block_size, offset, encryptor = self._stub_begin_words(data)
-        self._flash = _Download(offset, blocks, block_size, size, encryptor=encryptor)
-        self._compressed = None
-        self._erased_end = offset - offset % SECTOR_SIZE  # stubs erase whole sectors from there
-        self._erase_paid = 0.0
+        self._flash, self._compressed = self._open_write(data), None
         return Outcome()
 
     def _write_begin_compressed(self, data: bytes) -> Outcome:
-        size, blocks, block_size, offset, encryptor = self._stub_begin_words(data)
-        self._compressed = _Download(offset, blocks, block_size, size, encryptor=encryptor)
+        self._compressed, self._flash = self._open_write(data), None
         self._compressed.inflater = zlib.decompressobj()
-        self._flash = None
-        self._erased_end = offset - offset % SECTOR_SIZE  # stubs erase whole sectors from there
-        self._erase_paid = 0.0
         return Outcome()
 
-    def _stub_begin_words(self, data: bytes) -> tuple[int, int, int, int, FlashEncryptor | None]:
-        """The begin words, the encrypt word turned into the write's encryptor (or None)."""
+    def _open_write(self, data: bytes) -> _Download:
+        """A write session from the begin words; an encrypt word set makes the chip encrypt.
+        Nothing is erased yet: stubs erase whole sectors from the one holding the offset."""
         size, blocks, block_size, offset, *encrypted = self._words(data, 5, (16,))
         if offset + size > self._addressable_end():
             raise CommandError(BAD_DATA_LENGTH, "write past the end of flash")
         encryptor = self._encryptor(offset, size) if encrypted and encrypted[0] else None
-        return size, blocks, block_size, offset, encryptor
+        self._erased_end = offset - offset % SECTOR_SIZE
+        self._erase_paid = 0.0
+        return _Download(offset, blocks, block_size, size, encryptor=encryptor)
 
     def _write_data(self, data: bytes) -> Outcome:
         session, block = self._next_block(self._flash, data)
