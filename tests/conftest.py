@@ -25,7 +25,9 @@ def fixture_files(kind: str, pattern: str = "*") -> list[Path]:
     return sorted(folder.glob(pattern)) if folder.is_dir() else []
 
 
-def run_esptool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_esptool(
+    *args: str, cwd: Path | None = None, timeout: float | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the stock esptool 5.6 (test-only extra) as a subprocess."""
     pytest.importorskip("esptool", reason="esptool (test-only oracle) is not installed")
     return subprocess.run(
@@ -33,6 +35,7 @@ def run_esptool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProc
         cwd=cwd,
         capture_output=True,
         text=True,
+        timeout=timeout,
         check=False,
     )
 

@@ -15,15 +15,13 @@ from __future__ import annotations
 import random
 import re
 import shlex
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from conftest import fixture_path
+from conftest import fixture_path, run_esptool
 from espforge.chips import get_chip
 from espforge.virtual import transports
 from espforge.virtual.chip import BootState, VirtualChip
@@ -109,14 +107,14 @@ class Board:
         before, after = self._option(args, "--before"), self._option(args, "--after")
         if not self.lines_travel and before in (None, "default-reset", "usb-reset"):
             self.virtual.reset(download=True)
-        result = subprocess.run(
-            [sys.executable, "-m", "esptool", "--chip", chip or self.chip, "--port", self.port]
-            + args,
+        result = run_esptool(
+            "--chip",
+            chip or self.chip,
+            "--port",
+            self.port,
+            *args,
             cwd=self.workdir,
-            capture_output=True,
-            text=True,
             timeout=ESPTOOL_TIMEOUT,
-            check=False,
         )
         output = result.stdout + result.stderr
         assert (result.returncode == 0) == ok, output
