@@ -7,6 +7,7 @@ import contextlib
 import io
 import random
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -196,8 +197,8 @@ def served_chip(tmp_path: Path, *how: str):
     """`espforge virtual serve` in a subprocess; yields the port it announces in --port-file."""
     port_file = tmp_path / "port.txt"
     flash_file = tmp_path / "served-flash.bin"
-    command = [sys.executable, "-m", "espforge", "virtual", "serve", "--chip", "esp32c3"]
-    command += ["--flash-file", str(flash_file), "--port-file", str(port_file), *how]
+    command = [sys.executable, "-c", SERVE_WITH_STACK_DUMPS, "virtual", "serve", "--chip"]
+    command += ["esp32c3", "--flash-file", str(flash_file), "--port-file", str(port_file), *how]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 10
@@ -208,7 +209,25 @@ def served_chip(tmp_path: Path, *how: str):
         yield port_file.read_text().strip(), flash_file
     finally:
         server.terminate()
+        _wait_for_exit(server)
+
+
+# `espforge` that prints every thread's stack on SIGUSR1: a server that does not stop shows why.
+SERVE_WITH_STACK_DUMPS = (
+    "import faulthandler, signal, sys; faulthandler.register(signal.SIGUSR1); "
+    "sys.argv[0] = 'espforge'; from espforge.cli.main import main; main()"
+)
+
+
+def _wait_for_exit(server: subprocess.Popen) -> None:
+    try:
         server.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.send_signal(signal.SIGUSR1)
+        time.sleep(1)
+        server.kill()
+        _, stacks = server.communicate()
+        pytest.fail(f"the virtual chip did not stop on SIGTERM; its threads:\n{stacks}")
 
 
 @pytest.mark.parametrize("how", [("--tcp", "0"), ("--pty",)], ids=["tcp", "pty"])
