@@ -156,16 +156,19 @@ def test_host_lines_reset_the_chip_and_the_baud_rate_is_the_hosts() -> None:
         port = serial.serial_for_url(server.port, baudrate=115200, timeout=0.3)
         assert chip.state is BootState.APPLICATION  # opening the port did not reset it
         assert server.host_baud == 115200
-        port.baudrate = 921600
-        assert server.host_baud == 921600
         port.dtr, port.rts = False, True  # EN low (each change waits for the server's answer)
         assert chip.state is BootState.RESET
         port.dtr = True  # GPIO0 low, and EN released with it
         port.rts = False
         time.sleep(0.05)
         port.dtr = False
-        assert b"waiting for download" in port.read(4096)
+        assert b"waiting for download" in port.read(4096)  # the ROM speaks 115200 first
+        port.baudrate = 921600
+        assert server.host_baud == 921600
+        # The ROM takes the rate the host syncs at.
         assert sync_replies(lambda: port.read(port.in_waiting or 1), port.write) == 8
+        assert chip.baud == 921600
+        port.baudrate = 115200
         port.rts = True  # a hard reset: EN pulsed with GPIO0 high
         port.rts = False
         assert b"SPI_FAST_FLASH_BOOT" in port.read(4096)

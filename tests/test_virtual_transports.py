@@ -53,7 +53,7 @@ def test_virtual_url_port_behaves_like_a_serial_port(tmp_path) -> None:
 
 
 def test_virtual_url_lines_reset_the_chip() -> None:
-    port = serial.serial_for_url("virtual://esp32s3?start=app", timeout=0.5)
+    port = serial.serial_for_url("virtual://esp32s3?start=app", baudrate=115200, timeout=0.5)
     assert b"SPI_FAST_FLASH_BOOT" in port.read(4096)
     port.dtr, port.rts = False, True  # EN low
     port.dtr = True  # both asserted: EN released...

@@ -51,6 +51,7 @@ class Serial(SerialBase):
         self.chip = self._chip_from_url(self._port)
         self.is_open = True
         self._update_lines()
+        self.chip.set_host_baud(self._baudrate)
 
     @staticmethod
     def _chip_from_url(url: str) -> VirtualChip:
@@ -65,8 +66,10 @@ class Serial(SerialBase):
             raise SerialException(f"{url}: {error} ({OPTION_HELP})") from None
 
     def close(self) -> None:
-        if self.chip is not None and self._owns_chip:
-            self.chip.close()
+        if self.chip is not None:
+            self.chip.set_host_baud(None)  # whoever comes next brings their own rate
+            if self._owns_chip:
+                self.chip.close()
         self.chip = None
         self.is_open = False
 
@@ -84,6 +87,8 @@ class Serial(SerialBase):
     def _reconfigure_port(self, force_update: bool = False) -> None:
         if not isinstance(self._baudrate, int) or not 0 < self._baudrate < 2**32:
             raise ValueError(f"invalid baudrate: {self._baudrate!r}")
+        if self.is_open and self.chip is not None:
+            self.chip.set_host_baud(self._baudrate)
 
     @property
     def in_waiting(self) -> int:

@@ -52,6 +52,7 @@ from espforge.virtual.spi_flash import SpiController, SpiFlashDevice
 from espforge.virtual.stub_dialect import GREETING, FlasherStub
 
 ROM_BAUD = 115200
+HOST_BAUD_HISTORY = 8  # host rate changes remembered, for output still on its way
 BITS_PER_BYTE = 10  # 8N1: start bit, 8 data bits, stop bit
 STRAP_SAMPLE_DELAY = 0.01  # seconds after EN rises before GPIO0 is sampled
 BOOT_IMAGE_READ = 0x10000  # bytes of flash the ROM looks at for the bootloader image
@@ -101,6 +102,15 @@ class LoggedCommand:
 class _Chunk:
     due: float
     data: bytes
+    baud: int  # the chip's UART rate when it sent them
+
+
+# A receiver samples each bit mid-way: over a 10-bit frame its clock may differ from the
+# sender's by under half a bit (5 %); beyond a little less than that, bytes come out as garbage.
+BAUD_TOLERANCE = 0.04
+# What a byte sent at one rate reads as at another: a fixed scramble (a permutation, so that
+# lengths stay and nothing can be recovered by luck).
+_GARBLED = bytes((value * 97 + 0x35) & 0xFF for value in range(256))
 
 
 @dataclass
@@ -144,6 +154,9 @@ class VirtualChip:
         self.clock = clock
         self.command_log: list[LoggedCommand] = []
         self.baud = ROM_BAUD
+        self._autobaud = True  # the ROM takes the rate of what the host sends, until told one
+        self._host_bauds: list[tuple[float, int]] = []  # (since, rate) of the host's UART
+        self._host_traffic = False  # whether bytes moved since the host last set its rate
         self.state = BootState.RESET
         self.disconnected = False
         self._lock = threading.RLock()
@@ -193,6 +206,10 @@ class VirtualChip:
             self._advance(now)
             if self.disconnected or not self._serving():
                 return  # a chip in reset or running code ignores the download protocol
+            self._host_traffic = True
+            self._follow_host_baud()
+            if not self._same_rate(self.host_baud_at(now), self.baud):
+                return  # framing errors: nothing the chip can decode
             arrival = now
             if self.options.link.throttle:
                 arrival = max(now, self._input_free) + self._byte_time(len(data))
@@ -213,12 +230,38 @@ class VirtualChip:
                 room = len(chunk.data) if limit is None else limit - len(out)
                 if room <= 0:
                     break
-                out += chunk.data[:room]
+                out += self._as_host_hears(chunk)[:room]
+                self._host_traffic = True
                 if room >= len(chunk.data):
                     self._output.popleft()
                 else:
                     chunk.data = chunk.data[room:]
             return bytes(out)
+
+    def set_host_baud(self, baud: int | None) -> None:
+        """The rate the host's UART runs at from now on (None: not known, never checked)."""
+        with self._lock:
+            if baud is None:
+                self._host_bauds.clear()
+            elif self._host_bauds and not self._host_traffic:
+                # A rate nothing crossed the link at (a port opened at pyserial's default,
+                # then set) counts for nothing.
+                self._host_bauds[-1] = (self._host_bauds[-1][0], baud)
+            elif not self._host_bauds or self._host_bauds[-1][1] != baud:
+                self._host_bauds.append((self.clock(), baud))
+                del self._host_bauds[:-HOST_BAUD_HISTORY]
+            self._host_traffic = False
+
+    def host_baud_at(self, when: float) -> int | None:
+        """The host's rate at `when` on the chip's clock (None: not known)."""
+        rate = None
+        for since, baud in self._host_bauds:
+            if since > when:
+                break
+            rate = baud
+        if rate is None and self._host_bauds:
+            rate = self._host_bauds[0][1]  # before the first we heard of: the port's rate
+        return rate
 
     def pending(self) -> int:
         """How many bytes `read` would return now."""
@@ -288,6 +331,7 @@ class VirtualChip:
 
     def _boot(self, download: bool, at: float) -> None:
         self.baud = ROM_BAUD
+        self._autobaud = True
         self.stub = None
         self._input_free = self._output_free = self._cpu_free = at
         self._decoder = SlipDecoder()
@@ -353,6 +397,22 @@ class VirtualChip:
 
         self.memory.on_write(watchdog.wdt_config0, configured)
 
+    def _follow_host_baud(self) -> None:
+        """The ROM's download mode measures the host's rate from what it sends (auto-baud)."""
+        host = self.host_baud_at(self.clock())
+        if self._autobaud and self.stub is None and host is not None and host != self.baud:
+            self.baud = host
+            self._set_uart_divider()
+
+    @staticmethod
+    def _same_rate(host: int | None, chip: int) -> bool:
+        return host is None or abs(host - chip) <= BAUD_TOLERANCE * chip
+
+    def _as_host_hears(self, chunk: _Chunk) -> bytes:
+        if self._same_rate(self.host_baud_at(chunk.due), chunk.baud):
+            return chunk.data
+        return chunk.data.translate(_GARBLED)
+
     def _set_uart_divider(self) -> None:
         divider = uart_divider(self.chip, self.identity.crystal_mhz, self.baud)
         self.memory.seed_word(self.chip.uart_clkdiv_reg, divider)
@@ -398,7 +458,11 @@ class VirtualChip:
     def _apply(self, outcome: Outcome, due: float) -> None:
         action = outcome.action
         if isinstance(action, ChangeBaud):
-            self.baud = action.baud
+            if action.claimed_current is None:
+                self.baud = action.baud
+            else:
+                self.baud = round(self.baud * action.baud / action.claimed_current)
+            self._autobaud = False
             self._set_uart_divider()
         elif isinstance(action, LeaveBootloader):
             download = self._latched_download if action.reboot else False
@@ -406,6 +470,7 @@ class VirtualChip:
         elif isinstance(action, RunRamCode):
             # Whatever was loaded, the chip answers as a flasher stub from now on.
             self.state = BootState.RAM_CODE
+            self._autobaud = False  # the loaded code keeps the UART as the ROM left it
             self.stub = FlasherStub(self.chip, self.memory, self._device, self.rom.options)
             self._emit(slip_encode(GREETING), due, Opcode.MEM_END)
 
@@ -470,4 +535,4 @@ class VirtualChip:
             start = max(due, self._output_free)
             due = start + self._byte_time(len(data))
             self._output_free = due
-        self._output.append(_Chunk(due, data))
+        self._output.append(_Chunk(due, data, self.baud))

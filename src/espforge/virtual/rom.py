@@ -73,6 +73,9 @@ class FlashTiming:
 @dataclass(frozen=True)
 class ChangeBaud:
     baud: int
+    # A stub scales the UART's divider by claimed_current / baud: the rate it ends at is the
+    # current one times baud / claimed_current, right only if the host told the true rate.
+    claimed_current: int | None = None
 
 
 @dataclass(frozen=True)

@@ -173,10 +173,10 @@ class FlasherStub(RomBootloader):
         return Outcome()
 
     def _stub_change_baud(self, data: bytes) -> Outcome:
-        new_baud, _old_baud = self._words(data, 2)
-        if new_baud == 0:
-            raise CommandError(BAD_DATA_LENGTH, "baud rate 0")
-        return Outcome(action=ChangeBaud(new_baud))
+        new_baud, old_baud = self._words(data, 2)
+        if new_baud == 0 or old_baud == 0:
+            raise CommandError(BAD_DATA_LENGTH, "baud rate 0 (a stub needs the old rate too)")
+        return Outcome(action=ChangeBaud(new_baud, claimed_current=old_baud))
 
     # --- writes: erase as the data arrives, acknowledge before programming ---
 

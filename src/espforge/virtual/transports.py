@@ -9,8 +9,10 @@ socket carries modem lines, so those chips are reset only through their own faul
 
 from __future__ import annotations
 
+import array
 import contextlib
 import errno
+import fcntl
 import os
 import re
 import select
@@ -28,6 +30,10 @@ from espforge.link.protocol_virtual import Serial as VirtualPort
 from espforge.virtual.chip import VirtualChip
 from espforge.virtual.config import chip_from_options
 
+# Linux's termios2, which holds any rate as a number: the ioctl reading it, and where the
+# output speed is in it (as 32-bit words).
+TCGETS2 = 0x802C542A
+TERMIOS2_OUTPUT_SPEED = 10
 IDLE_WAIT = 0.1  # longest sleep when the chip has nothing scheduled
 READ_SIZE = 65536
 
@@ -133,6 +139,26 @@ class PtyServer(ChipServer):
         tty.setraw(self._slave)  # no echo or line editing before the host configures it
         os.set_blocking(self._master, False)
         self.port = os.ttyname(self._slave)
+        self._host_spoke = False
+
+    def _host_input(self, data: bytes) -> None:
+        self._host_spoke = True
+        self._note_host_baud()
+        super()._host_input(data)
+
+    def _chip_output(self) -> bytes:
+        if self._host_spoke:  # before that, the device's rate is nobody's choice yet
+            self._note_host_baud()
+        return super()._chip_output()
+
+    def _note_host_baud(self) -> None:
+        """Tell the chip the rate the host set on the device (where the system says it)."""
+        settings = array.array("i", [0] * 64)
+        try:
+            fcntl.ioctl(self._master, TCGETS2, settings)
+        except OSError:
+            return  # not Linux: the rate stays unknown and is not checked
+        self.chip.set_host_baud(settings[TERMIOS2_OUTPUT_SPEED] or None)
 
     def _run(self) -> None:
         self._pump(self._master, self._send, self._receive)
