@@ -400,7 +400,7 @@ class VirtualChip:
     def _follow_host_baud(self) -> None:
         """The ROM's download mode measures the host's rate from what it sends (auto-baud)."""
         host = self.host_baud_at(self.clock())
-        if self._autobaud and self.stub is None and host is not None and host != self.baud:
+        if self._autobaud and host is not None and host != self.baud:
             self.baud = host
             self._set_uart_divider()
 
