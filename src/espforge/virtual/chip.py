@@ -50,6 +50,7 @@ from espforge.virtual.rom import (
 )
 from espforge.virtual.spi_flash import SpiController, SpiFlashDevice
 from espforge.virtual.stub_dialect import GREETING, FlasherStub
+from espforge.virtual.stub_rx import StubReceiver
 
 ROM_BAUD = 115200
 HOST_BAUD_HISTORY = 8  # host rate changes remembered, for output still on its way
@@ -171,6 +172,7 @@ class VirtualChip:
         self._latched_download = not self.options.start_in_app
         self._commands = 0
         self.stub: FlasherStub | None = None  # set while a "RAM image" (a stub) runs
+        self.stub_receiver = StubReceiver()  # its receive buffers (stub_rx)
         self.last_boot: BootOutcome | None = None  # the last second-stage boot from flash
         self.efuse = efuse_controller_for(chip, self.identity, self.options.efuse_file)
         self.memory = AddressSpace()  # powered on: RAM holds nothing yet
@@ -425,10 +427,7 @@ class VirtualChip:
 
     def _execute(self, frame: bytes, arrival: float) -> None:
         if self.stub is not None:
-            self.stub.idle_seconds = max(0.0, arrival - self._cpu_free)
-            stub_request, stub_outcome = self.stub.handle_frame(frame)
-            if stub_outcome is not None:
-                self._respond(stub_request, stub_outcome, arrival)
+            self._execute_in_stub(self.stub, frame, arrival)
             return
         request = decode_command(frame)
         if request is None:
@@ -441,6 +440,23 @@ class VirtualChip:
         else:
             outcome = self.rom.handle(request)
         self._respond(request, outcome, arrival)
+
+    def _execute_in_stub(self, stub: FlasherStub, frame: bytes, arrival: float) -> None:
+        buffered = not stub.polled(frame)
+        if buffered:
+            first_byte = arrival
+            if self.options.link.throttle:
+                first_byte -= self._byte_time(len(frame) + 2)  # + the two frame delimiters
+            if not self.stub_receiver.admit(first_byte, arrival):
+                return  # sent too far ahead: the stub lost a command (see stub_rx)
+        stub.idle_seconds = max(0.0, arrival - self._cpu_free)
+        request, outcome = stub.handle_frame(frame)
+        if outcome is None:
+            return
+        start = max(arrival, self._cpu_free)
+        self._respond(request, outcome, arrival)
+        if buffered and request is not None:
+            self.stub_receiver.record(request.opcode, start, self._cpu_free)
 
     def _respond(self, request: Request | None, outcome: Outcome, arrival: float) -> None:
         """Send `outcome`'s packets once the chip is free; `request` None: a stub read's ack."""
@@ -472,6 +488,7 @@ class VirtualChip:
             self.state = BootState.RAM_CODE
             self._autobaud = False  # the loaded code keeps the UART as the ROM left it
             self.stub = FlasherStub(self.chip, self.memory, self._device, self.rom.options)
+            self.stub_receiver = StubReceiver()
             self._emit(slip_encode(GREETING), due, Opcode.MEM_END)
 
     def _restart_after_output(self, download: bool, due: float) -> None:

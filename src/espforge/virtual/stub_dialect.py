@@ -142,9 +142,13 @@ class FlasherStub(RomBootloader):
 
     # --- frames and status ---
 
+    def polled(self, frame: bytes) -> bool:
+        """Whether `frame` is a read acknowledgement, which the stub polls for as it streams."""
+        return self._read is not None and len(frame) == 4
+
     def handle_frame(self, frame: bytes) -> tuple[Request | None, Outcome | None]:
         """A frame from the host: a read acknowledgement, a request, or noise (None, None)."""
-        if self._read is not None and len(frame) == 4:
+        if self.polled(frame):
             return None, self._acknowledged(int.from_bytes(frame, "little"))
         request = decode_command(frame)
         if request is None:
