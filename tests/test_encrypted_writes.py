@@ -391,6 +391,36 @@ def test_production_mode_efuses_refuse_encrypted_downloads_in_esptools_words(tmp
     assert error_line(result) and message in " ".join(result.output.split())
 
 
+@pytest.mark.parametrize(
+    "chip, fields",
+    [
+        ("esp32c3", ["SPI_BOOT_CRYPT_CNT", "1", "DIS_DOWNLOAD_MANUAL_ENCRYPT", "1"]),
+        ("esp32", ["FLASH_CRYPT_CNT", "1", "DISABLE_DL_ENCRYPT", "1"]),
+    ],
+)
+def test_production_mode_efuses_refuse_plaintext_in_esptools_words(chip, fields, tmp_path):
+    bench = Bench(chip, tmp_path)
+    with contextlib.redirect_stdout(io.StringIO()):
+        espefuse.main(
+            ["--chip", chip, "--virt", "--path-efuse-file", str(bench.efuse_file)]
+            + ["--do-not-confirm", "burn-efuse", *fields]
+        )
+    data = payload(3000)
+    source = bench.file("app.bin", data)
+    expected = bench.esptool("write-flash", hex(APP_ADDRESS), source)
+    first_line = expected.split("A fatal error occurred: ", 1)[1].splitlines()[0]
+    assert first_line == "Detected flash encryption enabled and download manual encrypt disabled."
+    result = bench.espforge("write-flash", hex(APP_ADDRESS), source)
+    message = error_line(result)
+    assert message.startswith("A fatal error occurred: " + first_line.rstrip(".") + ": data must")
+    assert message.endswith("with --force.")
+    assert bench.flash(APP_ADDRESS, 16) == b"\xff" * 16  # nothing was written
+    # --force writes (here the plaintext, which the chip then takes for ciphertext).
+    result = bench.espforge("write-flash", "--force", hex(APP_ADDRESS), source)
+    assert result.exit_code == 0, result.output
+    assert bench.flash(APP_ADDRESS, len(data)) == data
+
+
 def test_secure_download_mode_writes_encrypted_where_plaintext_is_refused(tmp_path) -> None:
     """The eFuses cannot be read, so esptool's key checks are skipped; the plaintext-over-
     encryption refusal is for plaintext writes only."""

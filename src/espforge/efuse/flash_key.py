@@ -20,13 +20,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from espforge.efuse.state import BlockState, EfuseState
-from espforge.efuse.table import FieldSpec
+from espforge.efuse.state import BlockState, EfuseState, RegisterAccess
+from espforge.efuse.table import EfuseTable, FieldSpec
 
 CRYPT_CONFIG_FIELD = "FLASH_CRYPT_CONFIG"
 ESP32_KEY_BLOCK = "flash_encryption"
 # eFuses that stop the chip encrypting what download mode writes (first one the chip has).
 DOWNLOAD_ENCRYPT_DISABLE_FIELDS = ("DISABLE_DL_ENCRYPT", "DIS_DOWNLOAD_MANUAL_ENCRYPT")
+# The count whose odd number of set bits means flash encryption is on (first one the chip has).
+CRYPT_COUNT_FIELDS = ("FLASH_CRYPT_CNT", "SPI_BOOT_CRYPT_CNT")
 XTS_128 = "XTS_AES_128_KEY"
 XTS_256_HALVES = ("XTS_AES_256_KEY_1", "XTS_AES_256_KEY_2")
 XTS_DERIVED = "XTS_AES_128_KEY_DERIVED_FROM_128_EFUSE_BITS"
@@ -112,3 +114,26 @@ def _field_key(state: EfuseState, spec: FieldSpec) -> bytes | None:
     if not state.readable(spec.rd_dis):
         return None
     return state.raw(spec).to_bytes(spec.bits // 8, "little")[::-1]
+
+
+def plaintext_writes_refused(table: EfuseTable, regs: RegisterAccess) -> bool:
+    """esptool's guard before writing plaintext outside Secure Download Mode: flash encryption
+    is on and download mode may not encrypt, so the chip would read what is written now as
+    ciphertext. Reads only the eFuse words holding the two fields (before every write)."""
+    count = _read_first_field(table, regs, CRYPT_COUNT_FIELDS)
+    if count is None or bin(count).count("1") % 2 == 0:
+        return False
+    return bool(_read_first_field(table, regs, DOWNLOAD_ENCRYPT_DISABLE_FIELDS))
+
+
+def _read_first_field(table: EfuseTable, regs: RegisterAccess, names: tuple[str, ...]):
+    """The value of the first of `names` that `table` has, from the registers holding it."""
+    for name in names:
+        if table.has_field(name):
+            spec = table.field(name)
+            base = table.blocks[spec.block].read_address
+            first, last = spec.start // 32, (spec.start + spec.bits - 1) // 32
+            words = (regs.read_reg(base + 4 * word) for word in range(first, last + 1))
+            value = sum(word << (32 * i) for i, word in enumerate(words))
+            return value >> (spec.start - 32 * first) & ((1 << spec.bits) - 1)
+    return None

@@ -28,7 +28,7 @@ from enum import Enum
 from functools import cached_property
 
 from espforge.chips import ChipSpec
-from espforge.efuse.flash_key import read_flash_key
+from espforge.efuse.flash_key import plaintext_writes_refused, read_flash_key
 from espforge.efuse.state import EfuseState
 from espforge.efuse.table import load_table, table_chips
 from espforge.errors import EspforgeError, ImageError, NotSupportedError
@@ -448,12 +448,20 @@ def _check_whole_erase_possible(device: Device, flash_end: int | None, force: bo
 
 
 def _refuse_plaintext_over_encryption(device: Device, options: WriteOptions) -> None:
-    if options.force or not device.secure_download_mode:
+    if options.force or device.chip.name not in table_chips():
         return
-    if device.flash_encryption_enabled():
+    if device.secure_download_mode:
+        if device.flash_encryption_enabled():
+            raise EspforgeError(
+                "Detected flash encryption and secure download mode enabled: flashing a "
+                "plaintext binary may brick your device! Use --force to override."
+            )
+    elif plaintext_writes_refused(load_table(device.chip.name), device.loader):
         raise EspforgeError(
-            "Detected flash encryption and secure download mode enabled: flashing a plaintext "
-            "binary may brick your device! Use --force to override."
+            "Detected flash encryption enabled and download manual encrypt disabled: data "
+            "must be encrypted appropriately before flashing, and flashing plaintext data may "
+            "brick your device! Write data encrypted beforehand (espsecure "
+            "encrypt-flash-data) with --force."
         )
 
 
