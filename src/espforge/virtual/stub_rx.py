@@ -1,4 +1,5 @@
-"""How much a flasher stub can take in while it works: the receive side of esptool's stub.
+"""How much a flasher stub can take in while it works: the receive side of esptool's legacy
+stub (esptool-legacy-flasher-stub), applied whatever stub file was uploaded.
 
 The stub receives by interrupt into two frame buffers in turn and hands each completed frame to
 its main loop through a single slot. The main loop answers a data block as soon as it takes it,
