@@ -6,14 +6,17 @@ here as it would on a board."""
 from __future__ import annotations
 
 import contextlib
+import re
 import struct
 from pathlib import Path
 
 import pytest
+import serial
 
 from conftest import run_esptool
 from espforge.config import Settings
 from espforge.errors import ProtocolError
+from espforge.link.port import register_url_handlers
 from espforge.protocol.commands import Opcode
 from espforge.protocol.loader import RomLoader, connect
 from espforge.protocol.stub import load_stub_file, start_stub
@@ -117,3 +120,22 @@ def test_esptool_changes_the_rate_of_a_26_mhz_esp32(stub: bool, tmp_path: Path) 
         assert result.returncode == 0, result.stdout + result.stderr
         assert "Changed." in result.stdout and "MAC:" in result.stdout
         assert abs(chip.baud - 921600) <= 0.04 * 921600
+
+
+@pytest.mark.parametrize(
+    "url, banner",
+    [("virtual://esp8266", b"ets Jan  8 2013"), ("virtual://esp32c2?crystal=26", b"ESP-ROM:")],
+)
+def test_a_rom_built_for_40_mhz_on_26_mhz_prints_its_banner_at_74880(url: str, banner) -> None:
+    register_url_handlers()
+    for baud, legible in ((74880, True), (115200, False)):
+        port = serial.serial_for_url(url, baudrate=baud, timeout=0.3)
+        assert (banner in port.read(4096)) is legible
+        port.close()
+
+
+def test_esptool_syncs_at_115200_with_an_esp8266_on_26_mhz() -> None:
+    from test_stub_virtual import esptool_in_process
+
+    output = esptool_in_process("--port", "virtual://esp8266", "--no-stub", "chip-id")
+    assert re.search(r"Crystal frequency: +26MHz", output) and "Chip ID:" in output

@@ -267,9 +267,12 @@ class CrystalFacts:
     uart_clock_per_crystal: int = 1
     # ESP32's ROM baud timing (see RtcCalibration); None elsewhere.
     rom_calibration: RtcCalibration | None = None
-    # The crystal the ROM assumes when it sets a new baud (ESP32-C2: 40): with a 26 MHz
-    # crystal detected, esptool sends baud * assumed // 26. None: no scaling.
+    # The crystal the ROM times its UART by (ESP8266, ESP32-C2: 40), whatever is fitted: with
+    # 26 MHz its boot messages come at 115200 * 26 / 40 = 74880, and esptool sends a new baud
+    # as baud * assumed // 26. None: the actual crystal.
     rom_assumed_mhz: int | None = None
+    # The crystal most boards carry (a virtual chip's default).
+    usual_mhz: int = 40
     # ESP32-C5: a register field holding the crystal (MHz) the ROM assumes; the host scales
     # the baud by it over the detected crystal when they are 40 and 48 or 48 and 40.
     rom_assumed_field: RegisterField | None = None

@@ -77,7 +77,9 @@ CHIP = ChipSpec(
         oui_by_code={0: bytes.fromhex("18FE34"), 1: bytes.fromhex("ACD074")},
     ),
     revision=None,
-    crystal=CrystalFacts(fixed_mhz=None, uart_clock_per_crystal=2),
+    crystal=CrystalFacts(
+        fixed_mhz=None, uart_clock_per_crystal=2, rom_assumed_mhz=40, usual_mhz=26
+    ),
     boot_messages=BootMessages(
         header="\r\n ets Jan  8 2013,",
         reset_cause="rst cause:2",

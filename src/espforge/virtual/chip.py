@@ -332,7 +332,6 @@ class VirtualChip:
             self._device.power_cycle()
 
     def _boot(self, download: bool, at: float) -> None:
-        self.baud = ROM_BAUD
         self._autobaud = True
         self.stub = None
         self._input_free = self._output_free = self._cpu_free = at
@@ -342,6 +341,10 @@ class VirtualChip:
         seed_registers(self.memory, self.chip, self.identity)
         if self.efuse is not None:
             self.efuse.attach(self.memory)  # the eFuse registers: what the chip's eFuses hold
+        # The ROM times its UART from the crystal it believes in: an ESP8266 on 26 MHz, built
+        # for 40, talks at 74880 until the host's sync sets the rate.
+        crystal = self.identity.crystal_mhz
+        self.baud = round(ROM_BAUD * crystal / rom_crystal_mhz(self.chip, self.memory, crystal))
         self._set_uart_divider()
         SpiController(self.chip.spi, self.memory, self._device)
         self._watch_watchdog()

@@ -35,7 +35,8 @@ class ChipIdentity:
     def default_for(chip: ChipSpec) -> ChipIdentity:
         """An Espressif MAC derived from the chip's name, revision v1.0, its usual crystal."""
         tail = hashlib.sha256(chip.name.encode()).digest()[:3]
-        return ChipIdentity(ESPRESSIF_OUI + tail, (1, 0), chip.crystal.fixed_mhz or 40)
+        crystal = chip.crystal.fixed_mhz or chip.crystal.usual_mhz
+        return ChipIdentity(ESPRESSIF_OUI + tail, (1, 0), crystal)
 
 
 def parse_mac(text: str) -> bytes:
@@ -117,10 +118,12 @@ def _seed_crystal(memory: AddressSpace, chip: ChipSpec, crystal_mhz: int) -> Non
 
 
 def rom_crystal_mhz(chip: ChipSpec, memory: AddressSpace, crystal_mhz: int) -> float:
-    """The crystal the ROM believes in when it programs a new baud rate."""
+    """The crystal the ROM believes in when it programs a baud rate."""
     crystal = chip.crystal
     if crystal.rom_calibration is not None:
-        return crystal.rom_calibration.rom_crystal_hz(memory.read_word) / 1e6
+        # Blank calibration eFuses (an eFuse file from espefuse --virt) measure nothing: the
+        # true crystal then.
+        return crystal.rom_calibration.rom_crystal_hz(memory.read_word) / 1e6 or crystal_mhz
     if crystal.rom_assumed_field is not None:
         field = crystal.rom_assumed_field
         return field.extract(memory.read_word(field.address)) or crystal_mhz
