@@ -499,3 +499,14 @@ def test_options_are_checked() -> None:
     assert chip.chip.mac.read(host.read_reg) == bytes.fromhex("020000000001")
     assert chip.chip.revision.read(host.read_reg) == (3, 0)
     chip.close()
+
+
+def test_a_fresh_virtual_esp32_has_the_factory_efuses_of_a_typical_part() -> None:
+    pytest.importorskip("esptool", reason="esptool (test-only oracle) is absent")
+    from test_stub_virtual import esptool_in_process
+
+    output = esptool_in_process("--port", "virtual://esp32", "--no-stub", "chip-id")
+    features = next(line for line in output.splitlines() if line.startswith("Features:"))
+    assert features.split(":", 1)[1].strip() == (
+        "Wi-Fi, BT, Dual Core + LP Core, 240MHz, Vref calibration in eFuse, Coding Scheme None"
+    )

@@ -468,6 +468,8 @@ class ChipSpec:
     mac: EfuseMac | OtpMac | None = None
     revision: ChipRevisionFields | None = None  # None: the ROM offers no revision (ESP8266)
     crystal: CrystalFacts = CrystalFacts(fixed_mhz=40)
+    # eFuse bits the factory burns on a typical chip (a virtual chip starts with them).
+    factory_efuses: tuple[tuple[RegisterField, int], ...] = ()
     watchdog: WatchdogRegisters | None = None
     download_strap: DownloadStrap | None = None
     flash_power_on: FlashPowerOn | None = None

@@ -97,6 +97,10 @@ CHIP = ChipSpec(
             ck8m_field=RegisterField(EFUSE_READ_BASE + 16, 0, 8),
         ),
     ),
+    factory_efuses=(
+        (RegisterField(EFUSE_READ_BASE + 12, 13, 1), 1),  # CHIP_CPU_FREQ_RATED: 240 MHz rated
+        (RegisterField(EFUSE_READ_BASE + 16, 8, 5), 5),  # ADC_VREF: +35 mV, a calibrated part
+    ),
     boot_messages=BootMessages(
         header="ets Jun  8 2016 00:22:57\r\n\r\n",
         reset_cause="rst:0x1 (POWERON_RESET)",

@@ -73,6 +73,8 @@ def seed_registers(memory: AddressSpace, chip: ChipSpec, identity: ChipIdentity)
     if chip.revision is not None:
         _seed_revision(memory, chip.revision, identity.revision)
     _seed_crystal(memory, chip, identity.crystal_mhz)
+    for field, value in chip.factory_efuses:
+        _set_field(memory, field, value)
 
 
 def _set_field(memory: AddressSpace, field: RegisterField, value: int) -> None:
