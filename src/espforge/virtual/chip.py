@@ -209,8 +209,9 @@ class VirtualChip:
             if self.disconnected or not self._serving():
                 return  # a chip in reset or running code ignores the download protocol
             self._host_traffic = True
-            self._follow_host_baud()
-            if not self._same_rate(self.host_baud_at(now), self.baud):
+            host = self.host_baud_at(now)
+            self._follow_host_baud(host)
+            if not self._same_rate(host, self.baud):
                 return  # framing errors: nothing the chip can decode
             arrival = now
             if self.options.link.throttle:
@@ -402,9 +403,8 @@ class VirtualChip:
 
         self.memory.on_write(watchdog.wdt_config0, configured)
 
-    def _follow_host_baud(self) -> None:
+    def _follow_host_baud(self, host: int | None) -> None:
         """The ROM's download mode measures the host's rate from what it sends (auto-baud)."""
-        host = self.host_baud_at(self.clock())
         if self._autobaud and host is not None and host != self.baud:
             self.baud = host
             self._set_uart_divider()
