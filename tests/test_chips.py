@@ -8,8 +8,9 @@ from collections import defaultdict
 
 import pytest
 
-from espforge.chips import CHIP_NAMES, chip_by_image_id, get_chip
+from espforge.chips import CHIP_NAMES, all_chips, chip_by_image_id, get_chip
 from espforge.chips.base import EfuseMac, OtpMac
+from espforge.efuse.table import table_chips
 from espforge.errors import EspforgeError
 
 targets = pytest.importorskip("esptool.targets", reason="esptool (test-only oracle) is absent")
@@ -366,3 +367,16 @@ def test_flash_power_on_steps_match_esptool(revision, xpd_on, monkeypatch) -> No
         _run_updates(power.steps, ours_registers, ours)
     assert ours == theirs
     assert bool(theirs) == (full in power.revisions)  # the cases that do something
+
+
+def test_security_capabilities_are_the_chips_espefuse_serves() -> None:
+    """Flash encryption and secure boot are eFuse features: a chip has them exactly where it
+    has an eFuse table (every chip espefuse 5.6 supports; not the ESP8266)."""
+    assert {c.name for c in all_chips() if c.flash_encryption} == set(table_chips())
+    assert {c.name for c in all_chips() if c.secure_boot} == set(table_chips())
+
+
+def test_esp_idf_layout_is_where_images_name_their_chip() -> None:
+
+    for chip in all_chips():
+        assert chip.esp_idf_layout == (chip.image_chip_id is not None), chip.name

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from espforge.virtual.nor_flash import SECTOR_SIZE, FlashRangeError, NorFlash
+from espforge.chips.base import FLASH_SECTOR_SIZE as SECTOR_SIZE
+from espforge.virtual.nor_flash import FlashRangeError, NorFlash
 
 
 def test_new_flash_is_erased() -> None:

@@ -19,6 +19,12 @@ CHIP_DETECT_MAGIC_REG = 0x40001000
 ROM_RAM_BLOCK_SIZE = 0x1800
 USB_OTG_RAM_BLOCK_SIZE = 0x800
 
+# NOR flash geometry every chip's flash shares: the smallest erase (a sector), the large erase
+# (a block) and the program page. Writes erase whole sectors.
+FLASH_SECTOR_SIZE = 0x1000
+FLASH_BLOCK_SIZE = 0x10000
+FLASH_PAGE_SIZE = 0x100
+
 # The UART clock divider register holds the divider in its low 20 bits.
 UART_CLKDIV_MASK = 0xFFFFF
 
@@ -453,6 +459,13 @@ class ChipSpec:
     flash_segment_min_page_tail: int = 0
     # Secure Boot v1 (and so elf2image's --secure-pad) exists only on the original ESP32.
     secure_boot_v1: bool = False
+    # Whether the chip has flash encryption and secure boot at all (the ESP8266 has neither):
+    # they decide which safety checks precede an erase or a plaintext write, and whether the
+    # chip can encrypt what it is sent.
+    flash_encryption: bool = True
+    secure_boot: bool = True
+    # ESP-IDF's flash layout applies: a second-stage bootloader, then a partition table.
+    esp_idf_layout: bool = True
     # Wire facts: how the ROM bootloader talks, and where the chip keeps what hosts read.
     rom: RomProtocol = RomProtocol(
         status_length=4,

@@ -18,11 +18,11 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from espforge.chips.base import FLASH_SECTOR_SIZE
 from espforge.flash.device import Device
-from espforge.flash.inputs import SECTOR_SIZE
 
-REGION_SIZE = 4 * SECTOR_SIZE  # one flasher-stub block: the finest comparison
-COARSE_REGION_SIZE = 16 * SECTOR_SIZE  # the first pass, one 64 KB erase block per digest
+REGION_SIZE = 4 * FLASH_SECTOR_SIZE  # one flasher-stub block: the finest comparison
+COARSE_REGION_SIZE = 16 * FLASH_SECTOR_SIZE  # the first pass, one 64 KB erase block per digest
 LOCAL_CHANGE = 2  # at most this many differing coarse regions in a row are looked into
 
 
@@ -49,7 +49,7 @@ def compare_regions(
     device: Device, address: int, image: bytes, region_size: int = REGION_SIZE
 ) -> RegionComparison:
     """Compare `image` (to go at sector-aligned `address`) with the flash, region by region."""
-    if address % SECTOR_SIZE or region_size % SECTOR_SIZE:
+    if address % FLASH_SECTOR_SIZE or region_size % FLASH_SECTOR_SIZE:
         raise ValueError("regions must start and end on erase-sector multiples")
     coarse_size = max(COARSE_REGION_SIZE // region_size, 1) * region_size
     differing = _differing(device, address, image, range(0, len(image), coarse_size), coarse_size)

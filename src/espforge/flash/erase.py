@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import time
 
+from espforge.chips.base import FLASH_SECTOR_SIZE
 from espforge.errors import EspforgeError
 from espforge.flash.device import SDM_ERASE_FLASH_SIZE, Device
-from espforge.flash.inputs import SECTOR_SIZE
 from espforge.image.flash_params import flash_size_bytes
 from espforge.logs import library_logger
 
@@ -22,7 +22,8 @@ log = library_logger(__name__)
 
 def check_security_allows_erase(device: Device, force: bool) -> None:
     """Erasing a chip with Secure Boot or flash encryption on can brick it: only with --force."""
-    if force or device.chip.image_format == "esp8266" or device.secure_download_mode:
+    chip = device.chip
+    if force or not (chip.flash_encryption or chip.secure_boot) or device.secure_download_mode:
         return
     if device.flash_encryption_enabled() or device.secure_boot_enabled():
         raise EspforgeError(
@@ -33,10 +34,10 @@ def check_security_allows_erase(device: Device, force: bool) -> None:
 
 def erase_region(device: Device, address: int, size: int, force: bool = False) -> float:
     """Erase `size` bytes from `address` (both whole sectors); returns the seconds it took."""
-    if address % SECTOR_SIZE:
-        raise EspforgeError(f"Offset to erase from must be a multiple of {SECTOR_SIZE}.")
-    if size % SECTOR_SIZE:
-        raise EspforgeError(f"Size of data to erase must be a multiple of {SECTOR_SIZE}.")
+    if address % FLASH_SECTOR_SIZE:
+        raise EspforgeError(f"Offset to erase from must be a multiple of {FLASH_SECTOR_SIZE}.")
+    if size % FLASH_SECTOR_SIZE:
+        raise EspforgeError(f"Size of data to erase must be a multiple of {FLASH_SECTOR_SIZE}.")
     device.check_access(address, size)
     check_security_allows_erase(device, force)
     log.info("Erasing flash memory region (this may take a while depending on size)...")

@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from espforge.chips.base import FLASH_SECTOR_SIZE
 from espforge.errors import EspforgeError
 from espforge.image.merge import read_merge_input
-
-SECTOR_SIZE = 0x1000
 
 
 class FlashInputError(EspforgeError):
@@ -32,11 +31,11 @@ class FlashInput:
         return self.address + len(self.data)
 
 
-def align_down(value: int, alignment: int = SECTOR_SIZE) -> int:
+def align_down(value: int, alignment: int = FLASH_SECTOR_SIZE) -> int:
     return value - value % alignment
 
 
-def align_up(value: int, alignment: int = SECTOR_SIZE) -> int:
+def align_up(value: int, alignment: int = FLASH_SECTOR_SIZE) -> int:
     return -(-value // alignment) * alignment
 
 
@@ -77,7 +76,7 @@ def check_layout(inputs: Sequence[FlashInput]) -> list[FlashInput]:
         if align_down(item.address) < previous_end:
             raise FlashInputError(
                 f"{item.source}: data at {item.address:#x} overlaps a flash sector of "
-                f"{previous_source}; a write erases whole {SECTOR_SIZE:#x}-byte sectors, so "
+                f"{previous_source}; a write erases whole {FLASH_SECTOR_SIZE:#x}-byte sectors, so "
                 "give each file sectors of its own"
             )
         previous_end = align_up(item.end)

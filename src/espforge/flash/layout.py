@@ -34,7 +34,7 @@ def check_firmware_layout(
     table_offset: int = DEFAULT_TABLE_OFFSET,
 ) -> None:
     """Print what is wrong with writing `inputs` and raise if an error is not overridden."""
-    if device.chip.image_format == "esp8266" or not looks_like_firmware(inputs):
+    if not device.chip.esp_idf_layout or not looks_like_firmware(inputs):
         return  # ESP8266 flash has no ESP-IDF layout to check
     files = [FlashFile(item.address, item.data, item.source) for item in inputs]
     findings = check_layout(

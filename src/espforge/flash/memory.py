@@ -45,7 +45,7 @@ def load_ram(device: Device, image_data: bytes, source: str = "image") -> int:
     The chip runs the image as soon as it has it, so the ROM may not answer the last command.
     """
     image = load_image(image_data, device.chip, source, check_chip_id=False)
-    if device.chip.image_format != "esp8266":
+    if device.chip.image_chip_id is not None:
         problem = image_incompatibility(device, image_data, source)
         if problem is not None:
             log.warning(f"{problem}. The loaded image may not run.")

@@ -28,15 +28,15 @@ from enum import Enum
 from functools import cached_property
 
 from espforge.chips import ChipSpec
+from espforge.chips.base import FLASH_SECTOR_SIZE
 from espforge.efuse.flash_key import plaintext_writes_refused, read_flash_key
 from espforge.efuse.state import EfuseState
-from espforge.efuse.table import load_table, table_chips
+from espforge.efuse.table import load_table
 from espforge.errors import EspforgeError, ImageError, NotSupportedError
 from espforge.flash.changed import REGION_SIZE, compare_regions
 from espforge.flash.device import ROM_ADDRESS_LIMIT, Device
 from espforge.flash.erase import check_security_allows_erase
 from espforge.flash.inputs import (
-    SECTOR_SIZE,
     FlashInput,
     FlashInputError,
     align_down,
@@ -249,7 +249,7 @@ def plan_write(device: Device, inputs: Sequence[FlashInput], options: WriteOptio
     chip = device.chip
     compress = _choose_compression(device, options.compress)
     options = _drop_unusable_shortcuts(device, options)
-    if not options.force and chip.image_format != "esp8266" and not device.secure_download_mode:
+    if not options.force and chip.image_chip_id is not None and not device.secure_download_mode:
         _check_images_suit_chip(device, inputs)
     if not any(encrypted):  # esptool makes this check only when nothing is to be encrypted
         _refuse_plaintext_over_encryption(device, options)
@@ -291,7 +291,7 @@ def _check_encryption_possible(
     """esptool's checks before an encrypted write: the chip and loader must encrypt, and the
     eFuses must hold a key and allow it, unless --ignore-flash-enc-efuse."""
     chip = device.chip
-    if chip.name not in table_chips():
+    if not chip.flash_encryption:
         raise NotSupportedError(f"{chip.chip_name} does not support encrypted flashing.")
     if not chip.rom.flash_begin_encrypted_word and not device.stub_running:
         raise NotSupportedError(
@@ -448,7 +448,7 @@ def _check_whole_erase_possible(device: Device, flash_end: int | None, force: bo
 
 
 def _refuse_plaintext_over_encryption(device: Device, options: WriteOptions) -> None:
-    if options.force or device.chip.name not in table_chips():
+    if options.force or not device.chip.flash_encryption:
         return
     if device.secure_download_mode:
         if device.flash_encryption_enabled():
@@ -631,21 +631,21 @@ def changed_sector_runs(old: bytes, new: bytes, start: int) -> list[tuple[int, b
     end = start + len(new)
     first = align_down(start)
     changed: list[int] = []
-    for sector in range(first, align_up(end), SECTOR_SIZE):
-        low, high = max(sector, start), min(sector + SECTOR_SIZE, align_up(end))
+    for sector in range(first, align_up(end), FLASH_SECTOR_SIZE):
+        low, high = max(sector, start), min(sector + FLASH_SECTOR_SIZE, align_up(end))
         old_bytes = _window(old, low - start, high - start)
         new_bytes = _window(new, low - start, high - start)
         if old_bytes != new_bytes:
             changed.append(sector)
     runs: list[list[int]] = []
     for sector in changed:
-        if runs and runs[-1][-1] + SECTOR_SIZE == sector:
+        if runs and runs[-1][-1] + FLASH_SECTOR_SIZE == sector:
             runs[-1].append(sector)
         else:
             runs.append([sector])
     result = []
     for run in runs:
-        run_start, run_end = run[0], run[-1] + SECTOR_SIZE
+        run_start, run_end = run[0], run[-1] + FLASH_SECTOR_SIZE
         low, high = max(run_start, start), min(run_end, end)
         payload = bytearray(ERASED * (run_end - run_start))
         payload[low - run_start : high - run_start] = new[low - start : high - start]

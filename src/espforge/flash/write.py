@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 
 from serial import SerialException
 
+from espforge.chips.base import FLASH_SECTOR_SIZE
 from espforge.errors import CommandFailed, EspforgeError, PortError, ProtocolError
 from espforge.flash.device import Device
 from espforge.flash.erase import erase_whole_flash
-from espforge.flash.inputs import SECTOR_SIZE, FlashInput
+from espforge.flash.inputs import FlashInput
 from espforge.flash.plan import FileWrite, Transfer, WriteOptions, WritePlan, plan_write
 from espforge.logs import library_logger
 
@@ -141,8 +142,8 @@ def _announce_erase(transfer: Transfer) -> None:
     ahead = shown - transfer.address
     if ahead:
         log.info(
-            f"Note: Flash address {shown:#010x} is not aligned to a {SECTOR_SIZE:#x} byte flash "
-            f"sector. {ahead:#x} bytes before this address will be erased."
+            f"Note: Flash address {shown:#010x} is not aligned to a {FLASH_SECTOR_SIZE:#x} byte "
+            f"flash sector. {ahead:#x} bytes before this address will be erased."
         )
     log.info(
         f"Flash will be erased from {transfer.address:#010x} to {transfer.erase_end - 1:#010x}..."

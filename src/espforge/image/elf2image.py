@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from itertools import pairwise
 
 from espforge.chips import ChipSpec, get_chip
+from espforge.chips.base import FLASH_SECTOR_SIZE
 from espforge.errors import ImageError
 from espforge.fileio import read_input, write_output
 from espforge.image.descriptors import parse_app_descriptor
@@ -46,7 +47,6 @@ BOOTLOADER_DESC_SECTION = ".dram0.bootdesc"
 ESP8266_V3_RODATA_SECTION = ".flash.rodata"  # its first 8 bytes leave room for a segment header
 APP_DESC_ELF_SHA256_OFFSET = 0xB0  # where a flash build's app descriptor holds the ELF's SHA-256
 MAX_SEGMENT_LENGTH = 0x1000000
-FLASH_SECTOR_SIZE = 0x1000
 # What a secure-boot signing step appends after the checksum, for --secure-pad (v1) and -v2.
 SECURE_PAD_V1_TRAILER = SHA256_SIZE + 4 + 64 + 12
 SECURE_PAD_V2_TRAILER = SHA256_SIZE

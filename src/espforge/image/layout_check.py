@@ -13,6 +13,7 @@ from itertools import pairwise
 from typing import Literal
 
 from espforge.chips import ChipSpec
+from espforge.chips.base import FLASH_SECTOR_SIZE
 from espforge.errors import ImageError
 from espforge.image.firmware import IMAGE_MAGIC, load_image
 from espforge.image.partition_table import (
@@ -23,8 +24,6 @@ from espforge.image.partition_table import (
     parse_binary,
     size_text,
 )
-
-SECTOR_SIZE = 0x1000  # writing erases whole sectors, so files must not share one
 
 Severity = Literal["error", "warning"]
 
@@ -111,8 +110,8 @@ def check_layout(
 
 def _shared_sectors(ordered: Sequence[FlashFile]) -> Iterator[Finding]:
     for earlier, later in pairwise(ordered):
-        earlier_sectors_end = -(-earlier.end // SECTOR_SIZE) * SECTOR_SIZE
-        if later.address - later.address % SECTOR_SIZE < earlier_sectors_end:
+        earlier_sectors_end = -(-earlier.end // FLASH_SECTOR_SIZE) * FLASH_SECTOR_SIZE
+        if later.address - later.address % FLASH_SECTOR_SIZE < earlier_sectors_end:
             yield _error(
                 f"{later.described} overlaps {earlier.described} ({earlier.span}) or shares a "
                 "flash sector with it: writing one would erase the other",

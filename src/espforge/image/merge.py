@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from espforge.chips import ChipSpec
+from espforge.chips.base import FLASH_SECTOR_SIZE
 from espforge.errors import EspforgeError, ImageError
 from espforge.fileio import read_input, write_output
 from espforge.image.flash_params import KEEP, flash_size_bytes, update_flash_params
@@ -22,7 +23,6 @@ log = library_logger(__name__)
 
 FORMATS = ("raw", "hex", "uf2")
 # Inputs may not share a flash sector: flashing one would erase the other's bytes.
-FLASH_SECTOR_SIZE = 0x1000
 ERASED_BYTE = b"\xff"
 
 Region = tuple[int, bytes, str]  # flash address, data, where it came from

@@ -32,6 +32,9 @@ from dataclasses import dataclass
 from espforge.chips import CHIP_NAMES, ChipSpec, all_chips, get_chip
 from espforge.chips.base import (
     CHIP_DETECT_MAGIC_REG,
+    FLASH_BLOCK_SIZE,
+    FLASH_PAGE_SIZE,
+    FLASH_SECTOR_SIZE,
     ROM_RAM_BLOCK_SIZE,
     USB_OTG_RAM_BLOCK_SIZE,
     FlashPowerOn,
@@ -71,7 +74,6 @@ from espforge.protocol.spiflash import SpiFlashCommands
 log = library_logger(__name__)
 trace_log = logging.getLogger("espforge.trace")
 
-FLASH_SECTOR_SIZE = 0x1000
 SYNC_TRIES_PER_ATTEMPT = 5
 
 # GET_SECURITY_INFO flag bits, the same on every ROM.
@@ -428,7 +430,15 @@ class RomLoader(SpiFlashCommands):
             return  # the ESP8266 ROM has no such command and needs none
         self._request(
             Opcode.SPI_SET_PARAMS,
-            struct.pack("<IIIIII", 0, flash_size, 0x10000, FLASH_SECTOR_SIZE, 0x100, 0xFFFF),
+            struct.pack(
+                "<IIIIII",
+                0,
+                flash_size,
+                FLASH_BLOCK_SIZE,
+                FLASH_SECTOR_SIZE,
+                FLASH_PAGE_SIZE,
+                0xFFFF,
+            ),
             "set SPI flash parameters",
         )
 

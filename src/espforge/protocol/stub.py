@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from espforge.chips import ChipSpec
+from espforge.chips.base import FLASH_BLOCK_SIZE, FLASH_PAGE_SIZE, FLASH_SECTOR_SIZE
 from espforge.errors import CommandFailed, EspforgeError, ProtocolError
 from espforge.fileio import read_input
 from espforge.logs import library_logger
 from espforge.protocol.commands import Opcode
-from espforge.protocol.loader import FLASH_SECTOR_SIZE, RomLoader
+from espforge.protocol.loader import RomLoader
 
 log = library_logger(__name__)
 
@@ -312,7 +313,15 @@ class StubLoader(RomLoader):
     def spi_set_params(self, flash_size: int) -> None:
         self._request(
             Opcode.SPI_SET_PARAMS,
-            struct.pack("<IIIIII", 0, flash_size, 0x10000, FLASH_SECTOR_SIZE, 0x100, 0xFFFF),
+            struct.pack(
+                "<IIIIII",
+                0,
+                flash_size,
+                FLASH_BLOCK_SIZE,
+                FLASH_SECTOR_SIZE,
+                FLASH_PAGE_SIZE,
+                0xFFFF,
+            ),
             "set SPI flash parameters",
         )
 

@@ -23,7 +23,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 from espforge.secure.errors import SecureError
 from espforge.secure.keys import RSA3072, V2_SCHEMES, PublicKey, SigningScheme
 
-SECTOR_SIZE = 0x1000
 BLOCK_SIZE = 1216
 MAX_BLOCKS = 3
 MAGIC = 0xE7

@@ -373,7 +373,7 @@ class VirtualChip:
         """ESP-IDF's bootloader picks and checks the app (virtual/boot.py), when the ROM
         loaded one; `last_boot` keeps what it did (None: no second stage ran)."""
         self.last_boot = None
-        if loaded and self.chip.image_format != "esp8266":  # ESP8266 has no ESP-IDF layout
+        if loaded and self.chip.esp_idf_layout:
             self.last_boot = boot_from_flash(self.chip, self.flash, self.options.rollback)
             self._emit_text(self.last_boot.text, at)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from espforge.chips.base import ChipSpec
 from espforge.efuse.flash_key import FlashKey, read_flash_key
 from espforge.efuse.state import EfuseState
-from espforge.efuse.table import load_table, table_chips
+from espforge.efuse.table import load_table
 from espforge.secure.errors import SecureError
 from espforge.secure.flash_encryption import AES_BLOCK, encrypt_flash_data
 from espforge.virtual.memory import AddressSpace
@@ -69,7 +69,7 @@ def start_encryption(
     align = chip.flash_encrypted_write_align
     if offset % align or size % align:
         raise EncryptionRefused(f"encrypted writes need {align}-byte aligned offset and size")
-    if chip.name not in table_chips():
+    if not chip.flash_encryption:
         raise EncryptionRefused("this chip has no flash encryption")
     key = read_flash_key(EfuseState.read(load_table(chip.name), _MemoryRegisters(memory)))
     return FlashEncryptor(*_usable_key(key))

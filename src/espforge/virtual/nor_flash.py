@@ -11,7 +11,8 @@ import mmap
 import os
 from pathlib import Path
 
-SECTOR_SIZE = 0x1000
+from espforge.chips.base import FLASH_SECTOR_SIZE
+
 BLOCK_SIZE = 0x10000
 ERASED = 0xFF
 
@@ -22,7 +23,7 @@ class FlashRangeError(ValueError):
 
 class NorFlash:
     def __init__(self, size: int, backing_file: str | os.PathLike[str] | None = None) -> None:
-        if size <= 0 or size % SECTOR_SIZE:
+        if size <= 0 or size % FLASH_SECTOR_SIZE:
             raise ValueError(f"flash size {size:#x} is not a positive multiple of a sector")
         self.size = size
         self.path = Path(backing_file) if backing_file is not None else None
@@ -56,8 +57,8 @@ class NorFlash:
         self._check(offset, length)
         if length == 0:
             return
-        start = offset - offset % SECTOR_SIZE
-        end = -(-(offset + length) // SECTOR_SIZE) * SECTOR_SIZE
+        start = offset - offset % FLASH_SECTOR_SIZE
+        end = -(-(offset + length) // FLASH_SECTOR_SIZE) * FLASH_SECTOR_SIZE
         self._data[start:end] = bytes([ERASED]) * (end - start)
 
     def erase_all(self) -> None:

@@ -15,11 +15,11 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from espforge.chips.base import ChipSpec
+from espforge.chips.base import FLASH_SECTOR_SIZE, ChipSpec
 from espforge.protocol.commands import SYNC_PAYLOAD, Opcode, Request, checksum, encode_response
 from espforge.virtual.flash_crypt import EncryptionRefused, FlashEncryptor, start_encryption
 from espforge.virtual.memory import AddressSpace
-from espforge.virtual.nor_flash import BLOCK_SIZE, SECTOR_SIZE
+from espforge.virtual.nor_flash import BLOCK_SIZE
 from espforge.virtual.spi_flash import SpiFlashDevice
 
 # ROM error codes (sent after a status byte of 1).
@@ -62,7 +62,7 @@ class FlashTiming:
             if position % BLOCK_SIZE == 0 and end - position >= BLOCK_SIZE:
                 seconds, position = seconds + self.block_erase, position + BLOCK_SIZE
             else:
-                seconds, position = seconds + self.sector_erase, position + SECTOR_SIZE
+                seconds, position = seconds + self.sector_erase, position + FLASH_SECTOR_SIZE
         return seconds
 
     def program(self, length: int) -> float:
@@ -349,10 +349,10 @@ class RomBootloader:
         """Bytes the ROM erases for FLASH_BEGIN(size): ESP8266's ROM adds its head sectors."""
         if not self.chip.rom.erase_size_quirk:
             return size
-        sectors = -(-size // SECTOR_SIZE)
-        sectors_per_block = BLOCK_SIZE // SECTOR_SIZE
-        head = min(sectors_per_block - (offset // SECTOR_SIZE) % sectors_per_block, sectors)
-        return (sectors + head) * SECTOR_SIZE
+        sectors = -(-size // FLASH_SECTOR_SIZE)
+        sectors_per_block = BLOCK_SIZE // FLASH_SECTOR_SIZE
+        head = min(sectors_per_block - (offset // FLASH_SECTOR_SIZE) % sectors_per_block, sectors)
+        return (sectors + head) * FLASH_SECTOR_SIZE
 
     def _erase(self, offset: int, size: int) -> float:
         if size == 0:
@@ -360,7 +360,7 @@ class RomBootloader:
         self._check_flash_range(offset, size, FAILED_TO_ACT)
         self.device.flash.erase(offset, size)
         timing = self.options.timing
-        return timing.erase(offset - offset % SECTOR_SIZE, size) if timing else 0.0
+        return timing.erase(offset - offset % FLASH_SECTOR_SIZE, size) if timing else 0.0
 
     def _addressable_end(self) -> int:
         """Where flash ends for this bootloader (a ROM may not have been told the full size)."""

@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from espforge.chips.base import ChipSpec
+from espforge.chips.base import FLASH_SECTOR_SIZE, ChipSpec
 from espforge.protocol.commands import (
     SYNC_PAYLOAD,
     Opcode,
@@ -30,7 +30,7 @@ from espforge.protocol.commands import (
     encode_response,
 )
 from espforge.virtual.memory import AddressSpace
-from espforge.virtual.nor_flash import BLOCK_SIZE, SECTOR_SIZE
+from espforge.virtual.nor_flash import BLOCK_SIZE
 from espforge.virtual.rom import (
     BAD_CHECKSUM,
     FAILED_TO_ACT,
@@ -200,7 +200,7 @@ class FlasherStub(RomBootloader):
         if offset + size > self._addressable_end():
             raise CommandError(BAD_DATA_LENGTH, "write past the end of flash")
         encryptor = self._encryptor(offset, size) if encrypted and encrypted[0] else None
-        self._erased_end = offset - offset % SECTOR_SIZE
+        self._erased_end = offset - offset % FLASH_SECTOR_SIZE
         self._erase_paid = 0.0
         return _Download(offset, blocks, block_size, size, encryptor=encryptor)
 
@@ -271,7 +271,7 @@ class FlasherStub(RomBootloader):
         """A whole 64 KB block where the write covers it (one block erase is much quicker than
         sixteen sector erases), else a sector."""
         whole_block = start % BLOCK_SIZE == 0 and write_end - start >= BLOCK_SIZE
-        return BLOCK_SIZE if whole_block else SECTOR_SIZE
+        return BLOCK_SIZE if whole_block else FLASH_SECTOR_SIZE
 
     def _write_end(self, data: bytes) -> Outcome:
         (stay_in_stub,) = self._words(data, 1)
@@ -291,7 +291,7 @@ class FlasherStub(RomBootloader):
 
     def _erase_region(self, data: bytes) -> Outcome:
         offset, size = self._words(data, 2)
-        if offset % SECTOR_SIZE or size % SECTOR_SIZE:
+        if offset % FLASH_SECTOR_SIZE or size % FLASH_SECTOR_SIZE:
             raise CommandError(SPI_FAILED, "erase region not on sector boundaries")
         return Outcome(work_seconds=self._erase(offset, size))
 
