@@ -131,8 +131,8 @@ class Bench:
         (folder / "image.bin").write_bytes(image)
         (folder / "changed.bin").write_bytes(bytes(self.changed))
         self.flash = folder / "flash.bin"
-        if "espforge.link" not in serial.protocol_handler_packages:  # virtual:// for esptool
-            serial.protocol_handler_packages.append("espforge.link")
+        if "espforge.virtual" not in serial.protocol_handler_packages:  # virtual:// for esptool
+            serial.protocol_handler_packages.append("espforge.virtual")
 
     def port(self) -> str:
         return f"virtual://{CHIP}?flash={self.flash}&link=1"

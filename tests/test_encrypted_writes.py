@@ -98,8 +98,8 @@ class Bench:
 
     def esptool(self, *args: str, stub: bool = True) -> str:
         """The stock esptool's output, warnings and fatal error included."""
-        if "espforge.link" not in serial.protocol_handler_packages:
-            serial.protocol_handler_packages.append("espforge.link")
+        if "espforge.virtual" not in serial.protocol_handler_packages:
+            serial.protocol_handler_packages.append("espforge.virtual")
         buffer = io.StringIO()
         loader = [] if stub else ["--no-stub"]
         output = contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer)

@@ -20,7 +20,7 @@ from espforge.link.slip import slip_encode
 def test_url_handlers_are_registered_once() -> None:
     ports.register_url_handlers()
     ports.register_url_handlers()
-    assert serial.protocol_handler_packages.count("espforge.link") == 1
+    assert serial.protocol_handler_packages.count("espforge.virtual") == 1
 
 
 def test_loop_url_opens_through_pyserial_with_our_settings() -> None:

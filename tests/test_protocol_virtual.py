@@ -22,7 +22,7 @@ from espforge.link.port import register_url_handlers
 from espforge.protocol.commands import Opcode
 from espforge.protocol.loader import RomLoader, connect
 
-pytest.importorskip("espforge.link.protocol_virtual")
+pytest.importorskip("espforge.virtual.protocol_virtual")
 
 REPRESENTATIVE = [
     "esp8266",

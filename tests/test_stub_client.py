@@ -259,7 +259,7 @@ def test_an_interrupted_write_ends_in_a_clear_error(tmp_path: Path, monkeypatch,
         def hung_up_chip(name: str, options: dict[str, str]):
             return chip_from_options(name, options | {"faults": "disconnect_after=1"})
 
-        monkeypatch.setattr("espforge.link.protocol_virtual.chip_from_options", hung_up_chip)
+        monkeypatch.setattr("espforge.virtual.protocol_virtual.chip_from_options", hung_up_chip)
         with pytest.raises(PortError, match="failed .*hung up.*Reconnect it and try again"):
             execute_plan(device, plan)
 

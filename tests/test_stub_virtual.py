@@ -167,8 +167,8 @@ def test_flash_end_with_reboot_returns_to_the_rom(stub: StubHost) -> None:
 
 
 def esptool_in_process(*args: str) -> str:
-    if "espforge.link" not in serial.protocol_handler_packages:
-        serial.protocol_handler_packages.append("espforge.link")
+    if "espforge.virtual" not in serial.protocol_handler_packages:
+        serial.protocol_handler_packages.append("espforge.virtual")
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         esptool.main(list(args))

@@ -59,8 +59,8 @@ def esptool_subprocess(*args: str) -> str:
 
 def esptool_in_process(*args: str) -> str:
     """esptool's main() here, so that virtual:// URLs resolve (our handler is registered)."""
-    if "espforge.link" not in serial.protocol_handler_packages:
-        serial.protocol_handler_packages.append("espforge.link")
+    if "espforge.virtual" not in serial.protocol_handler_packages:
+        serial.protocol_handler_packages.append("espforge.virtual")
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         esptool.main(list(args))

@@ -21,8 +21,8 @@ SYNC_FRAME = slip_encode(encode_command(Opcode.SYNC, SYNC_PAYLOAD))
 
 @pytest.fixture(autouse=True)
 def virtual_urls() -> None:
-    if "espforge.link" not in serial.protocol_handler_packages:
-        serial.protocol_handler_packages.append("espforge.link")
+    if "espforge.virtual" not in serial.protocol_handler_packages:
+        serial.protocol_handler_packages.append("espforge.virtual")
 
 
 def sync_replies(read, write) -> int:

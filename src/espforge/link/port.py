@@ -17,7 +17,9 @@ import serial
 
 from espforge.errors import PortError
 
-HANDLER_PACKAGE = "espforge.link"  # pyserial finds `virtual://` in espforge.link.protocol_virtual
+# pyserial imports `protocol_<scheme>` from these packages: `virtual://` is the virtual chip's
+# handler, espforge.virtual.protocol_virtual, named here so that link/ need not import it.
+HANDLER_PACKAGE = "espforge.virtual"
 
 ROM_BAUD = 115200
 ESPRESSIF_VID = 0x303A

@@ -1,7 +1,7 @@
 """A virtual Espressif chip: the ROM bootloader of every chip espforge knows, with NOR flash.
 
 `VirtualChip` is transport-independent (bytes in, bytes out, DTR/RTS); reach it in-process as
-`virtual://<chip>?...` (espforge.link.protocol_virtual), over a PTY, a loopback TCP port or
+`virtual://<chip>?...` (espforge.virtual.protocol_virtual), over a PTY, a loopback TCP port or
 RFC 2217 (`PtyServer`, `TcpServer`, `Rfc2217Server`), or with `serve()` as the
 `espforge virtual serve` command does.
 """

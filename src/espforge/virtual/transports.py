@@ -26,9 +26,9 @@ from serial.rfc2217 import IAC, IAC_DOUBLED, PortManager
 
 from espforge.errors import EspforgeError
 from espforge.fileio import write_output
-from espforge.link.protocol_virtual import Serial as VirtualPort
 from espforge.virtual.chip import VirtualChip
 from espforge.virtual.config import chip_from_options
+from espforge.virtual.protocol_virtual import Serial as VirtualPort
 
 # Linux's termios2, which holds any rate as a number: the ioctl reading it, and where the
 # output speed is in it (as 32-bit words).

@@ -1,6 +1,6 @@
 """pyserial handler for `virtual://<chip>?option=value&...`: a virtual chip inside this process.
 
-Register it with `serial.protocol_handler_packages.append("espforge.link")`; then
+Register it with `serial.protocol_handler_packages.append("espforge.virtual")`; then
 `serial.serial_for_url("virtual://esp32c3?flash=dev.bin")` opens a port whose other end is a
 virtual ESP32-C3 with its flash kept in dev.bin. DTR/RTS drive the chip's reset and boot pins as
 a USB-UART bridge's auto-reset circuit does. Options: see espforge.virtual.config.OPTION_HELP.
