@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
+from espforge.chips.base import FLASH_SECTOR_SIZE
 from espforge.secure import signature_block as sb
 from espforge.secure.errors import SecureError
 from espforge.secure.keys import PrivateKey, PublicKey, SigningScheme, v2_scheme_of
@@ -112,7 +113,7 @@ def sign_image(
             f"{free_blocks} free block(s) (it holds at most {sb.MAX_BLOCKS})"
         )
     new_blocks = [_signed_block(contents, signer) for signer in signers]
-    sector = b"".join([*kept, *new_blocks]).ljust(sb.FLASH_SECTOR_SIZE, b"\xff")
+    sector = b"".join([*kept, *new_blocks]).ljust(FLASH_SECTOR_SIZE, b"\xff")
     return SignedImage(
         data=contents + sector,
         signed_length=len(contents),
@@ -126,7 +127,7 @@ def _contents_to_sign(
     image: bytes, signers: Sequence[Signer], append: bool, skip_padding: bool, source: str
 ) -> tuple[bytes, int, list[bytes]]:
     """The bytes to sign, how much padding they got, and the blocks kept from `image`."""
-    misalignment = len(image) % sb.FLASH_SECTOR_SIZE
+    misalignment = len(image) % FLASH_SECTOR_SIZE
     if misalignment:
         if any(isinstance(signer, PrecalculatedSignature) for signer in signers):
             raise SecureError(
@@ -135,15 +136,15 @@ def _contents_to_sign(
             )
         if skip_padding:
             return image, 0, []
-        padded_by = sb.FLASH_SECTOR_SIZE - misalignment
+        padded_by = FLASH_SECTOR_SIZE - misalignment
         return image + b"\xff" * padded_by, padded_by, []
     if not append:
         return image, 0, []
-    sector = image[-sb.FLASH_SECTOR_SIZE :]
+    sector = image[-FLASH_SECTOR_SIZE:]
     kept, _ = _leading_blocks(sector)
     if not kept:
         return image, 0, []
-    contents = image[: -sb.FLASH_SECTOR_SIZE]
+    contents = image[:-FLASH_SECTOR_SIZE]
     for block in kept:
         if block.image_digest != block.scheme.digest(contents):
             raise SecureError(
@@ -253,14 +254,14 @@ def signature_blocks(image: bytes, source: str = "image") -> list[sb.SignatureBl
 
 def _split_signed_image(image: bytes, skip_padding: bool, source: str) -> tuple[bytes, bytes]:
     """The signed contents and the signature sector of `image`."""
-    if len(image) < sb.FLASH_SECTOR_SIZE:
+    if len(image) < FLASH_SECTOR_SIZE:
         raise SecureError(
             f"{source}: {len(image)} bytes is too small for a signed image "
             "(a signature sector alone is 4096 bytes)"
         )
-    if len(image) % sb.FLASH_SECTOR_SIZE and not skip_padding:
+    if len(image) % FLASH_SECTOR_SIZE and not skip_padding:
         raise SecureError(
             f"{source}: {len(image)} bytes is not a multiple of 4096, so it has no signature "
             "sector at its end (use --skip-padding if it was signed with --skip-padding)"
         )
-    return image[: -sb.FLASH_SECTOR_SIZE], image[-sb.FLASH_SECTOR_SIZE :]
+    return image[:-FLASH_SECTOR_SIZE], image[-FLASH_SECTOR_SIZE:]
