@@ -58,12 +58,12 @@ class ProgressBars:
     def __call__(self, event: ProgressEvent) -> None:
         if not event.operation.drawn:
             return
-        bar = self._bars.get(event.task_id)
         if event.kind.ends_task:
-            if bar is not None:
-                self.progress.remove_task(bar)
-                del self._bars[event.task_id]
+            ended = self._bars.pop(event.task_id, None)
+            if ended is not None:
+                self.progress.remove_task(ended)
             return
+        bar = self._bars.get(event.task_id)
         if bar is None:
             bar = self.progress.add_task(
                 event.description, total=event.total, in_bytes=event.operation.counts_bytes
