@@ -15,7 +15,7 @@ from rich.console import Console
 
 from espforge.cli.main import build_cli
 from espforge.cli.progress import ProgressBars, progress_bars
-from espforge.flash.progress import ProgressBus
+from espforge.flash.progress import Operation, ProgressBus
 from flash_fake import FakeLoader
 
 MB = 0x100000
@@ -209,19 +209,19 @@ def test_progress_bars_follow_the_events_and_vanish_when_done():
     bars = ProgressBars(Console(file=io.StringIO(), force_terminal=True))
     bus = ProgressBus("board-1")
     bus.subscribe(bars)
-    task = bus.task("write", 0x800, "Writing at 0x00010000")
-    task.advance(0x400, "Writing at 0x00010400")
-    (shown,) = bars.progress.tasks
-    assert (shown.completed, shown.total, shown.description) == (
-        0x400,
-        0x800,
-        "Writing at 0x00010400",
-    )
-    assert shown.fields["in_bytes"]
-    task.advance(0x400, "Writing at 0x00010800")
+    with bus.task(Operation.WRITE, 0x800, "Writing at 0x00010000") as task:
+        task.advance(0x400, "Writing at 0x00010400")
+        (shown,) = bars.progress.tasks
+        assert (shown.completed, shown.total, shown.description) == (
+            0x400,
+            0x800,
+            "Writing at 0x00010400",
+        )
+        assert shown.fields["in_bytes"]
+        task.advance(0x400, "Writing at 0x00010800")
     assert bars.progress.tasks == []
-    bus.task("verify", 10, "Verifying")  # single-command operations get no bar
-    assert bars.progress.tasks == []
+    with bus.task(Operation.VERIFY, 10, "Verifying"):  # single-command operations get no bar
+        assert bars.progress.tasks == []
 
 
 @pytest.mark.parametrize(("terminal", "enabled"), [(False, True), (True, False)])

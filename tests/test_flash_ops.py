@@ -9,7 +9,9 @@ import pytest
 from espforge.errors import EspforgeError, NotSupportedError, SecureDownloadModeError
 from espforge.flash import (
     Device,
+    EventKind,
     FlashInput,
+    Operation,
     chip_id,
     dump_mem,
     erase_flash,
@@ -35,8 +37,9 @@ def test_read_flash_returns_the_bytes_and_reports_progress_per_kilobyte():
     events = []
     device.progress.subscribe(events.append)
     assert read_flash(device, 0x1000, len(data)) == data
-    assert [event.done for event in events] == [0, 1024, 2048, 3072]
-    assert events[-1].operation == "read" and events[-1].finished
+    assert [event.done for event in events] == [0, 1024, 2048, 3072, 3072]
+    assert [event.kind for event in events][-1] is EventKind.FINISHED
+    assert {event.operation for event in events} == {Operation.READ}
 
 
 def test_reading_flash_on_esp8266_says_it_needs_the_stub():

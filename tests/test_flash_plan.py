@@ -15,8 +15,11 @@ from espforge.demo import demo_app_elf, demo_bootloader_elf
 from espforge.errors import NotSupportedError, ProtocolError
 from espforge.flash import (
     Device,
+    DeviceIdentity,
+    EventKind,
     FlashInput,
     FlashInputError,
+    Operation,
     StepKind,
     WriteOptions,
     WriteVerifyError,
@@ -340,19 +343,20 @@ def test_progress_events_count_up_to_the_total():
     data = random_bytes(0x2800)
     write_flash(device, [FlashInput(0x0, data)], WriteOptions(compress=False))
     unsubscribe()
-    writes = [event for event in events if event.operation == "write"]
+    writes = [event for event in events if event.operation is Operation.WRITE]
     assert [event.done for event in writes] == [0, 0x400, 0x800, 0xC00, 0x1000, 0x1400] + [
         0x1800,
         0x1C00,
         0x2000,
         0x2400,
         0x2800,
+        0x2800,
     ]
-    assert writes[-1].finished and writes[-1].total == 0x2800
-    assert all(event.device == "fake://esp32c3" for event in events)
+    assert writes[-1].kind is EventKind.FINISHED and writes[-1].total == 0x2800
+    assert {event.device for event in events} == {DeviceIdentity("fake://esp32c3", "ESP32-C3")}
     assert writes[-1].description == "Writing at 0x00002800"
     write_flash(device, [FlashInput(0x0, data)])
-    assert len([e for e in events if e.operation == "write"]) == len(writes)  # unsubscribed
+    assert len([e for e in events if e.operation is Operation.WRITE]) == len(writes)
 
 
 # ------------------------------------------------------------------ sector diff

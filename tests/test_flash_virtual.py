@@ -314,7 +314,7 @@ def test_write_flash_prints_esptools_lines(compression: str, tmp_path: Path):
 
 def test_several_boards_report_progress_at_once(tmp_path: Path):
     """Two boards written from two threads through the API, one subscriber for both."""
-    from espforge.flash import FlashInput, open_device, write_flash
+    from espforge.flash import EventKind, FlashInput, open_device, write_flash
 
     events = []
     data = payload(0x3000, 12)
@@ -331,8 +331,12 @@ def test_several_boards_report_progress_at_once(tmp_path: Path):
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
-    finished = {event.device.split("?")[0] for event in events if event.finished}
-    assert finished == {"virtual://esp32", "virtual://esp32c3"}
+    finished = {
+        (event.device.port.split("?")[0], event.device.chip)
+        for event in events
+        if event.kind is EventKind.FINISHED
+    }
+    assert finished == {("virtual://esp32", "ESP32"), ("virtual://esp32c3", "ESP32-C3")}
     for chip in ("esp32", "esp32c3"):
         assert VirtualBoard(chip, tmp_path).flash(0x1000, len(data)) == data
 

@@ -1,8 +1,12 @@
 """Progress bars for the device commands: the flash layer's progress events drawn with rich.
 
-A bar shows the operation's description, how far it is, the rate and the time left. Bars are
-only drawn on a terminal (piped output and logs stay clean), and never with --silent or
---no-progress; a finished bar disappears so that the summary line printed next stands alone.
+A bar shows the operation's description, how far it is, the rate and the time left; only the
+operations whose `Operation.drawn` says so get one. Bars are only drawn on a terminal (piped
+output and logs stay clean), and never with --silent or --no-progress; a bar disappears when its
+task ends (finished, failed or skipped) so that the line printed next stands alone.
+
+A renderer is any subscriber of the device's `ProgressBus` (a callable taking a
+`ProgressEvent`); `ProgressBars` is the one for a terminal.
 """
 
 from __future__ import annotations
@@ -26,10 +30,6 @@ from rich.text import Text
 
 from espforge.flash.progress import ProgressBus, ProgressEvent
 
-# Operations worth a bar; erase and verify are single commands the chip works on silently.
-DRAWN_OPERATIONS = ("write", "read", "dump-mem", "load-ram")
-COUNTED_IN_BYTES = ("write", "read", "dump-mem")
-
 
 class _RateColumn(ProgressColumn):
     """Bytes per second for byte-counted operations, nothing for the others."""
@@ -41,7 +41,7 @@ class _RateColumn(ProgressColumn):
 
 
 class ProgressBars:
-    """A subscriber that turns `ProgressEvent`s into rich progress bars, one per operation."""
+    """A renderer that turns `ProgressEvent`s into rich progress bars, one per task."""
 
     def __init__(self, console: Console) -> None:
         self.progress = Progress(
@@ -53,24 +53,23 @@ class ProgressBars:
             console=console,
             transient=True,
         )
-        self._tasks: dict[tuple[str, str], TaskID] = {}
+        self._bars: dict[int, TaskID] = {}  # by the progress task's id
 
     def __call__(self, event: ProgressEvent) -> None:
-        if event.operation not in DRAWN_OPERATIONS:
+        if not event.operation.drawn:
             return
-        key = (event.device, event.operation)
-        task = self._tasks.get(key)
-        if task is None:
-            task = self.progress.add_task(
-                event.description,
-                total=event.total,
-                in_bytes=event.operation in COUNTED_IN_BYTES,
+        if event.kind.ends_task:
+            ended = self._bars.pop(event.task_id, None)
+            if ended is not None:
+                self.progress.remove_task(ended)
+            return
+        bar = self._bars.get(event.task_id)
+        if bar is None:
+            bar = self.progress.add_task(
+                event.description, total=event.total, in_bytes=event.operation.counts_bytes
             )
-            self._tasks[key] = task
-        self.progress.update(task, completed=event.done, description=event.description)
-        if event.finished:
-            self.progress.remove_task(task)
-            del self._tasks[key]
+            self._bars[event.task_id] = bar
+        self.progress.update(bar, completed=event.done, description=event.description)
 
 
 @contextmanager

@@ -8,8 +8,9 @@
         print(plan.describe())  # a dry run stops here
         execute_plan(device, plan)
 
-Progress comes as `ProgressEvent`s on `device.progress` (subscribe a callback); messages go to
-the "espforge" logger, in esptool's wording.
+Progress comes as `ProgressEvent`s on `device.progress` (subscribe a callback; each long
+operation is a task that starts, reports and then finishes, fails or is skipped); messages go
+to the "espforge" logger, in esptool's wording.
 """
 
 from espforge.flash.device import Device, open_device
@@ -26,19 +27,30 @@ from espforge.flash.memory import (
     write_mem,
 )
 from espforge.flash.plan import PlanStep, StepKind, WriteOptions, WritePlan, plan_write
-from espforge.flash.progress import ProgressBus, ProgressEvent
+from espforge.flash.progress import (
+    DeviceIdentity,
+    EventKind,
+    Operation,
+    ProgressBus,
+    ProgressEvent,
+    ProgressTask,
+)
 from espforge.flash.read import Mismatch, read_flash, verify_flash
 from espforge.flash.write import WriteReport, WriteVerifyError, execute_plan, write_flash
 
 __all__ = [
     "Device",
+    "DeviceIdentity",
+    "EventKind",
     "FlashId",
     "FlashInput",
     "FlashInputError",
     "Mismatch",
+    "Operation",
     "PlanStep",
     "ProgressBus",
     "ProgressEvent",
+    "ProgressTask",
     "StepKind",
     "WriteOptions",
     "WritePlan",

@@ -61,6 +61,7 @@ class Device:
     ) -> None:
         self.loader = loader
         self.progress = progress if progress is not None else ProgressBus(loader.port_name)
+        self.progress.identify(loader.chip.chip_name)
         self.before = before  # how to get the chip back into download mode when it is lost
         self.connect_attempts = connect_attempts
         self._flash_id: FlashId | None = None
@@ -76,7 +77,7 @@ class Device:
 
     @property
     def port_name(self) -> str:
-        return self.progress.device
+        return self.progress.identity.port
 
     @property
     def secure_download_mode(self) -> bool:

@@ -14,6 +14,7 @@ import time
 from espforge.chips.base import FLASH_SECTOR_SIZE
 from espforge.errors import EspforgeError
 from espforge.flash.device import SDM_ERASE_FLASH_SIZE, Device
+from espforge.flash.progress import Operation
 from espforge.image.flash_params import flash_size_bytes
 from espforge.logs import library_logger
 
@@ -82,11 +83,12 @@ def _detected_size(device: Device) -> int:
 
 def _erase(device: Device, address: int, size: int, whole: bool = False) -> None:
     """A stub erases on request (ERASE_FLASH for everything from 0); a ROM in FLASH_BEGIN."""
-    task = device.progress.task("erase", size, f"Erasing {size:#x} bytes at {address:#010x}")
-    if not device.stub_running:
-        device.loader.flash_begin(size, address)
-    elif whole:
-        device.loader.erase_flash()
-    else:
-        device.loader.erase_region(address, size)
-    task.update(size, f"Erased {size:#x} bytes at {address:#010x}")
+    erasing = f"Erasing {size:#x} bytes at {address:#010x}"
+    with device.progress.task(Operation.ERASE, size, erasing) as task:
+        if not device.stub_running:
+            device.loader.flash_begin(size, address)
+        elif whole:
+            device.loader.erase_flash()
+        else:
+            device.loader.erase_region(address, size)
+        task.update(size, f"Erased {size:#x} bytes at {address:#010x}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from espforge.chips.base import OtpMac
 from espforge.flash.device import Device
 from espforge.flash.plan import image_incompatibility
+from espforge.flash.progress import Operation
 from espforge.image.firmware import load_image
 from espforge.logs import library_logger
 
@@ -29,13 +30,13 @@ def dump_mem(device: Device, address: int, size: int) -> bytes:
     """`size` bytes of memory from `address` (whole words: a remainder is not read), read a
     32-bit word at a time."""
     size -= size % WORD
-    task = device.progress.task("dump-mem", size, f"Dumping from {address:#010x}")
     words = []
-    for offset in range(0, size, WORD):
-        words.append(device.loader.read_reg(address + offset).to_bytes(WORD, "little"))
-        done = offset + WORD
-        if done % PROGRESS_STEP == 0 or done == size:
-            task.update(done, f"Dumping from {address + offset:#010x}")
+    with device.progress.task(Operation.DUMP_MEM, size, f"Dumping from {address:#010x}") as task:
+        for offset in range(0, size, WORD):
+            words.append(device.loader.read_reg(address + offset).to_bytes(WORD, "little"))
+            done = offset + WORD
+            if done % PROGRESS_STEP == 0 or done == size:
+                task.update(done, f"Dumping from {address + offset:#010x}")
     return b"".join(words)
 
 
@@ -51,15 +52,16 @@ def load_ram(device: Device, image_data: bytes, source: str = "image") -> int:
             log.warning(f"{problem}. The loaded image may not run.")
     block_size = device.loader.ram_block_size
     log.info(f"Loading '{source}' to RAM...")
-    task = device.progress.task("load-ram", len(image.segments), f"Loading '{source}'")
-    for number, segment in enumerate(image.segments, start=1):
-        size = len(segment.data)
-        task.update(number - 1, f"Downloading {size} bytes at {segment.load_address:#010x}")
-        blocks = -(-size // block_size)
-        device.loader.mem_begin(size, blocks, block_size, segment.load_address)
-        for seq, offset in enumerate(range(0, size, block_size)):
-            device.loader.mem_block(segment.data[offset : offset + block_size], seq)
-        task.update(number, f"Downloaded {size} bytes at {segment.load_address:#010x}")
+    segments = len(image.segments)
+    with device.progress.task(Operation.LOAD_RAM, segments, f"Loading '{source}'") as task:
+        for number, segment in enumerate(image.segments, start=1):
+            size = len(segment.data)
+            task.update(number - 1, f"Downloading {size} bytes at {segment.load_address:#010x}")
+            blocks = -(-size // block_size)
+            device.loader.mem_begin(size, blocks, block_size, segment.load_address)
+            for seq, offset in enumerate(range(0, size, block_size)):
+                device.loader.mem_block(segment.data[offset : offset + block_size], seq)
+            task.update(number, f"Downloaded {size} bytes at {segment.load_address:#010x}")
     log.info(
         f"Loaded {len(image.segments)} segments from '{source}' to RAM, executing at "
         f"{image.entry_point:#010x}."

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from espforge.errors import EspforgeError, NotSupportedError
 from espforge.flash.device import Device
 from espforge.flash.inputs import FlashInput
+from espforge.flash.progress import Operation
 from espforge.image.flash_params import KEEP, update_flash_params
 from espforge.logs import library_logger
 
@@ -36,21 +37,21 @@ def read_flash(device: Device, address: int, size: int) -> bytes:
     """`size` bytes of flash from `address` (a ROM reads 64 bytes per command, a stub streams
     them)."""
     check_can_read(device)
-    task = device.progress.task("read", size, f"Reading from {address:#010x}")
+    with device.progress.task(Operation.READ, size, f"Reading from {address:#010x}") as task:
 
-    def report(done: int, _total: int) -> None:
-        if done % PROGRESS_STEP == 0 or done == size:
-            task.update(done, f"Reading from {address + done:#010x}")
+        def report(done: int, _total: int) -> None:
+            if done % PROGRESS_STEP == 0 or done == size:
+                task.update(done, f"Reading from {address + done:#010x}")
 
-    if device.stub_running:
-        data = device.loader.read_flash(address, size, report)
-    else:
-        data = device.loader.read_flash_slow(address, size, report)
-    if len(data) != size:
-        raise EspforgeError(
-            f"the chip sent {len(data)} bytes of flash where {size} were asked; check the link"
-        )
-    return data
+        if device.stub_running:
+            data = device.loader.read_flash(address, size, report)
+        else:
+            data = device.loader.read_flash_slow(address, size, report)
+        if len(data) != size:
+            raise EspforgeError(
+                f"the chip sent {len(data)} bytes of flash where {size} were asked; check the link"
+            )
+        return data
 
 
 def read_flash_reporting(device: Device, address: int, size: int, destination: str = "") -> bytes:
@@ -112,9 +113,9 @@ def _verify_one(
         f"Verifying {size:#x} ({size}) bytes at {item.address:#010x} in flash against "
         f"'{item.source}'..."
     )
-    task = device.progress.task("verify", size, f"Verifying at {item.address:#010x}")
-    digest = device.flash_md5(item.address, size)
-    task.update(size, f"Verified at {item.address:#010x}")
+    with device.progress.task(Operation.VERIFY, size, f"Verifying at {item.address:#010x}") as task:
+        digest = device.flash_md5(item.address, size)
+        task.update(size, f"Verified at {item.address:#010x}")
     if digest == hashlib.md5(expected).hexdigest():
         log.info("Verification successful (digest matched).")
         return None

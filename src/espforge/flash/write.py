@@ -26,6 +26,7 @@ from espforge.flash.device import Device
 from espforge.flash.erase import erase_whole_flash
 from espforge.flash.inputs import FlashInput
 from espforge.flash.plan import FileWrite, Transfer, WriteOptions, WritePlan, plan_write
+from espforge.flash.progress import Operation
 from espforge.logs import library_logger
 
 log = library_logger(__name__)
@@ -167,26 +168,27 @@ def _send(device: Device, transfer: Transfer, source: str) -> TransferResult:
         log.info(f"Took {time.monotonic() - erase_started:.2f}s to erase flash block.")
 
     started = time.monotonic()
-    task = device.progress.task("write", len(payload), f"Writing at {transfer.address:#010x}")
     block_size = loader.flash_block_size
     settings = loader.settings
     inflater = zlib.decompressobj() if transfer.compressed is not None else None
     written = 0
     timeout = settings.timeout
-    for seq, offset in enumerate(range(0, len(payload), block_size)):
-        block = payload[offset : offset + block_size]
-        if inflater is not None:
-            # A ROM inflates and programs the block before it answers, a stub while the next
-            # one arrives: give it time for the bytes it will program (a kilobyte of zlib can
-            # stand for a megabyte of data).
-            inflated = len(inflater.decompress(block))
-            timeout = settings.timeout_for(settings.erase_write_timeout_per_mb, inflated)
-            loader.flash_defl_block(block, seq, timeout=timeout)
-            written += inflated
-        else:
-            loader.flash_block(block + b"\xff" * (block_size - len(block)), seq)
-            written += len(block)
-        task.advance(len(block), f"Writing at {transfer.address + written:#010x}")
+    writing = f"Writing at {transfer.address:#010x}"
+    with device.progress.task(Operation.WRITE, len(payload), writing) as task:
+        for seq, offset in enumerate(range(0, len(payload), block_size)):
+            block = payload[offset : offset + block_size]
+            if inflater is not None:
+                # A ROM inflates and programs the block before it answers, a stub while the next
+                # one arrives: give it time for the bytes it will program (a kilobyte of zlib can
+                # stand for a megabyte of data).
+                inflated = len(inflater.decompress(block))
+                timeout = settings.timeout_for(settings.erase_write_timeout_per_mb, inflated)
+                loader.flash_defl_block(block, seq, timeout=timeout)
+                written += inflated
+            else:
+                loader.flash_block(block + b"\xff" * (block_size - len(block)), seq)
+                written += len(block)
+            task.advance(len(block), f"Writing at {transfer.address + written:#010x}")
     if device.stub_running:
         # The stub answers this once the last block is in flash.
         if transfer.compressed is not None:
@@ -230,12 +232,13 @@ def _first_mismatch(
 ) -> tuple[int, bytes, str] | None:
     """The first span whose flash MD5 differs from its expected bytes', as (address, expected,
     flash MD5), or None when every span matches."""
-    task = device.progress.task("verify", sum(len(e) for _, e in checks), f"Verifying {source}")
-    for address, expected in checks:
-        digest = device.flash_md5(address, len(expected))
-        task.advance(len(expected), f"Verified {source}")
-        if digest != hashlib.md5(expected).hexdigest():
-            return address, expected, digest
+    total = sum(len(expected) for _, expected in checks)
+    with device.progress.task(Operation.VERIFY, total, f"Verifying {source}") as task:
+        for address, expected in checks:
+            digest = device.flash_md5(address, len(expected))
+            task.advance(len(expected), f"Verified {source}")
+            if digest != hashlib.md5(expected).hexdigest():
+                return address, expected, digest
     return None
 
 
