@@ -9,7 +9,6 @@ import pytest
 from espforge.errors import EspforgeError, NotSupportedError, SecureDownloadModeError
 from espforge.flash import (
     Device,
-    FlashInput,
     chip_id,
     dump_mem,
     erase_flash,
@@ -19,6 +18,7 @@ from espforge.flash import (
     verify_flash,
 )
 from espforge.flash.device import open_device
+from espforge.image.flash_input import FlashInput
 from flash_fake import FakeLoader
 
 MB = 0x100000

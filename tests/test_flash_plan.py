@@ -15,18 +15,19 @@ from espforge.demo import demo_app_elf, demo_bootloader_elf
 from espforge.errors import NotSupportedError, ProtocolError
 from espforge.flash import (
     Device,
-    FlashInput,
     FlashInputError,
     StepKind,
     WriteOptions,
     WriteVerifyError,
+    check_inputs,
     execute_plan,
     plan_write,
     write_flash,
 )
-from espforge.flash.plan import changed_sector_runs
+from espforge.flash.planner import changed_sector_runs
 from espforge.image.elf2image import Elf2ImageOptions, build_images
 from espforge.image.firmware import load_image
+from espforge.image.flash_input import FlashInput
 from flash_fake import FakeLoader, jedec_id
 
 MB = 0x100000
@@ -97,7 +98,7 @@ def test_esp8266_writes_uncompressed_and_says_it_cannot_verify(caplog):
     assert "Hash of data verified." not in caplog.text
     assert "cannot compute a flash MD5" in caplog.text
     with pytest.raises(NotSupportedError, match="compressed"):
-        plan_write(device, [FlashInput(0x0, b"x" * 16)], WriteOptions(compress=True))
+        plan_write(device, check_inputs([FlashInput(0x0, b"x" * 16)]), WriteOptions(compress=True))
 
 
 def test_unaligned_address_is_written_from_its_sector_start(caplog):
@@ -235,7 +236,8 @@ def test_diff_with_rewrites_only_the_changed_sectors():
     new[0x3FFF] ^= 0xFF
     new[0x4000] ^= 0xFF
     device.loader.calls.clear()
-    plan = plan_write(device, [FlashInput(0x10000, bytes(new))], WriteOptions(diff_with=[old]))
+    inputs = check_inputs([FlashInput(0x10000, bytes(new))])
+    plan = plan_write(device, inputs, WriteOptions(diff_with=[old]))
     programmed = [(s.address, s.size) for s in plan.steps() if s.kind is StepKind.PROGRAM]
     assert programmed == [(0x11000, 0x1000), (0x13000, 0x2000)]
     execute_plan(device, plan)
@@ -264,7 +266,7 @@ def test_unchanged_file_with_trust_is_neither_written_nor_checked():
 def test_dry_run_plan_describes_every_step_and_writes_nothing():
     device = device_for()
     inputs = [FlashInput(0x1000, compressible(0x1800), "boot.bin"), FlashInput(0x8000, b"")]
-    plan = plan_write(device, inputs, WriteOptions(erase_all=True))
+    plan = plan_write(device, check_inputs(inputs), WriteOptions(erase_all=True))
     assert not device.loader.wrote_anything()
     kinds = [step.kind for step in plan.steps()]
     assert kinds == [
