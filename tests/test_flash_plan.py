@@ -24,7 +24,9 @@ from espforge.flash import (
     plan_write,
     write_flash,
 )
-from espforge.flash.planner import changed_sector_runs
+from espforge.flash.plan import FileWrite
+from espforge.flash.planner import FilePlanner, changed_sector_runs
+from espforge.flash.write_checks import ChipState
 from espforge.image.elf2image import Elf2ImageOptions, build_images
 from espforge.image.firmware import load_image
 from espforge.image.flash_input import FlashInput
@@ -355,6 +357,28 @@ def test_progress_events_count_up_to_the_total():
     assert writes[-1].description == "Writing at 0x00002800"
     write_flash(device, [FlashInput(0x0, data)])
     assert len([e for e in events if e.operation == "write"]) == len(writes)  # unsubscribed
+
+
+# ------------------------------------------------------------------ planning without a chip
+
+
+def test_planning_a_file_asks_the_flash_and_decides_from_the_answer():
+    state = ChipState(get_chip("esp32c3"), "4MB", 4 * MB, False, False, can_md5=True)
+    options = WriteOptions(skip_flashed=True, skip_unchanged=False)
+    item = FlashInput(0x2100, b"x" * 16, "a.bin")
+
+    def decided(answer: bool) -> FileWrite:
+        planning = FilePlanner(state, options, compress=False).plan(item, None, encrypted=False)
+        question = next(planning)
+        assert (question.address, question.by_regions) == (0x2000, False)
+        assert question.image == b"\xff" * 0x100 + item.data
+        with pytest.raises(StopIteration) as stop:
+            planning.send(answer)
+        return stop.value.value
+
+    assert decided(True).skip_message == "'a.bin' at 0x00002100 already in flash, skipping write."
+    (transfer,) = decided(False).transfers
+    assert (transfer.address, transfer.reported_address) == (0x2000, 0x2100)
 
 
 # ------------------------------------------------------------------ sector diff

@@ -58,7 +58,8 @@ def plan_write(device: Device, inputs: WriteInputs, options: WriteOptions) -> Wr
     checked = check_write(device, inputs, options)
     files = tuple(answer_from_flash(device, planning) for planning in plan_files(checked))
     state = checked.chip_state
-    return WritePlan(state.chip, state.flash_size, state.flash_end, options.erase_all, files)
+    erase_all = checked.options.erase_all
+    return WritePlan(state.chip, state.flash_size, state.flash_end, erase_all, files)
 
 
 def plan_files(checked: CheckedWrite) -> list[FilePlanning]:
@@ -105,9 +106,7 @@ class FilePlanner:
             message = f"'{item.source}' at {item.address:#010x} already in flash, skipping write."
             return replace(file, skip_message=message, verify=False)
         if previous is None and self._compares_regions(image):
-            question = FlashQuestion(base, image, item.source, by_regions=True)
-            comparison = yield question
-            assert isinstance(comparison, RegionComparison)
+            comparison = yield from _compare_regions(base, image, item.source)
             return self._plan_changed_regions(file, whole, comparison)
         if previous is None:
             return replace(file, transfers=(whole,))
@@ -208,6 +207,15 @@ def _holds(address: int, image: bytes, source: str) -> Generator[FlashQuestion, 
     """Asks whether the flash holds all of `image` at `address` (one MD5)."""
     answer = yield FlashQuestion(address, image, source)
     return answer is True
+
+
+def _compare_regions(
+    address: int, image: bytes, source: str
+) -> Generator[FlashQuestion, FlashAnswer, RegionComparison]:
+    """Asks which regions of `image` at `address` the flash does not hold."""
+    answer = yield FlashQuestion(address, image, source, by_regions=True)
+    assert isinstance(answer, RegionComparison)
+    return answer
 
 
 def changed_sector_runs(old: bytes, new: bytes, start: int) -> list[tuple[int, bytes]]:

@@ -44,11 +44,9 @@ class ChipState:
     chip: ChipSpec
     flash_size: str  # as configured (SPI_SET_PARAMS): a size, or "keep"
     flash_end: int | None  # bytes of flash the write may use (None: unknown)
-    flash_end_name: str  # how messages name that limit
     secure_download_mode: bool
     secure_boot: bool | None  # None: not asked (Secure Download Mode keeps the settings anyway)
-    can_md5: bool
-    can_compress: bool
+    can_md5: bool  # the loader computes flash MD5s
 
     @property
     def keeps_flash_settings(self) -> bool:
@@ -102,14 +100,7 @@ def check_write(device: Device, inputs: WriteInputs, options: WriteOptions) -> C
         _check_whole_erase_possible(device, flash_end, options.force)
     secure_boot = None if device.secure_download_mode else device.secure_boot_enabled()
     state = ChipState(
-        chip,
-        flash_size,
-        flash_end,
-        limit_name,
-        device.secure_download_mode,
-        secure_boot,
-        device.can_md5,
-        device.can_compress,
+        chip, flash_size, flash_end, device.secure_download_mode, secure_boot, device.can_md5
     )
     return CheckedWrite(inputs, options, compress, state)
 
