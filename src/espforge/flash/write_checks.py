@@ -39,7 +39,7 @@ CRYPT_CONFIG_ALL = 0xF  # the ESP32 FLASH_CRYPT_CONFIG esptool expects: every ke
 
 @dataclass(frozen=True)
 class ChipState:
-    """What planning a write needs to know about the connected chip."""
+    """What planning a write needs to know about the connected chip, read by `check_write`."""
 
     chip: ChipSpec
     flash_size: str  # as configured (SPI_SET_PARAMS): a size, or "keep"
