@@ -10,7 +10,6 @@ from espforge.errors import EspforgeError, NotSupportedError, SecureDownloadMode
 from espforge.flash import (
     Device,
     EventKind,
-    FlashInput,
     Operation,
     chip_id,
     dump_mem,
@@ -21,6 +20,7 @@ from espforge.flash import (
     verify_flash,
 )
 from espforge.flash.device import open_device
+from espforge.image.flash_input import FlashInput
 from flash_fake import FakeLoader
 
 MB = 0x100000

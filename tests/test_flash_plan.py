@@ -17,19 +17,22 @@ from espforge.flash import (
     Device,
     DeviceIdentity,
     EventKind,
-    FlashInput,
     FlashInputError,
     Operation,
     StepKind,
     WriteOptions,
     WriteVerifyError,
+    check_inputs,
     execute_plan,
     plan_write,
     write_flash,
 )
-from espforge.flash.plan import changed_sector_runs
+from espforge.flash.plan import FileWrite
+from espforge.flash.planner import FilePlanner, changed_sector_runs
+from espforge.flash.write_checks import ChipState
 from espforge.image.elf2image import Elf2ImageOptions, build_images
 from espforge.image.firmware import load_image
+from espforge.image.flash_input import FlashInput
 from flash_fake import FakeLoader, jedec_id
 
 MB = 0x100000
@@ -100,7 +103,7 @@ def test_esp8266_writes_uncompressed_and_says_it_cannot_verify(caplog):
     assert "Hash of data verified." not in caplog.text
     assert "cannot compute a flash MD5" in caplog.text
     with pytest.raises(NotSupportedError, match="compressed"):
-        plan_write(device, [FlashInput(0x0, b"x" * 16)], WriteOptions(compress=True))
+        plan_write(device, check_inputs([FlashInput(0x0, b"x" * 16)]), WriteOptions(compress=True))
 
 
 def test_unaligned_address_is_written_from_its_sector_start(caplog):
@@ -238,7 +241,8 @@ def test_diff_with_rewrites_only_the_changed_sectors():
     new[0x3FFF] ^= 0xFF
     new[0x4000] ^= 0xFF
     device.loader.calls.clear()
-    plan = plan_write(device, [FlashInput(0x10000, bytes(new))], WriteOptions(diff_with=[old]))
+    inputs = check_inputs([FlashInput(0x10000, bytes(new))])
+    plan = plan_write(device, inputs, WriteOptions(diff_with=[old]))
     programmed = [(s.address, s.size) for s in plan.steps() if s.kind is StepKind.PROGRAM]
     assert programmed == [(0x11000, 0x1000), (0x13000, 0x2000)]
     execute_plan(device, plan)
@@ -267,7 +271,7 @@ def test_unchanged_file_with_trust_is_neither_written_nor_checked():
 def test_dry_run_plan_describes_every_step_and_writes_nothing():
     device = device_for()
     inputs = [FlashInput(0x1000, compressible(0x1800), "boot.bin"), FlashInput(0x8000, b"")]
-    plan = plan_write(device, inputs, WriteOptions(erase_all=True))
+    plan = plan_write(device, check_inputs(inputs), WriteOptions(erase_all=True))
     assert not device.loader.wrote_anything()
     kinds = [step.kind for step in plan.steps()]
     assert kinds == [
@@ -357,6 +361,28 @@ def test_progress_events_count_up_to_the_total():
     assert writes[-1].description == "Writing at 0x00002800"
     write_flash(device, [FlashInput(0x0, data)])
     assert len([e for e in events if e.operation is Operation.WRITE]) == len(writes)
+
+
+# ------------------------------------------------------------------ planning without a chip
+
+
+def test_planning_a_file_asks_the_flash_and_decides_from_the_answer():
+    state = ChipState(get_chip("esp32c3"), "4MB", 4 * MB, False, False, can_md5=True)
+    options = WriteOptions(skip_flashed=True, skip_unchanged=False)
+    item = FlashInput(0x2100, b"x" * 16, "a.bin")
+
+    def decided(answer: bool) -> FileWrite:
+        planning = FilePlanner(state, options, compress=False).plan(item, None, encrypted=False)
+        question = next(planning)
+        assert (question.address, question.by_regions) == (0x2000, False)
+        assert question.image == b"\xff" * 0x100 + item.data
+        with pytest.raises(StopIteration) as stop:
+            planning.send(answer)
+        return stop.value.value
+
+    assert decided(True).skip_message == "'a.bin' at 0x00002100 already in flash, skipping write."
+    (transfer,) = decided(False).transfers
+    assert (transfer.address, transfer.reported_address) == (0x2000, 0x2100)
 
 
 # ------------------------------------------------------------------ sector diff

@@ -16,7 +16,6 @@ from espforge.errors import EspforgeError
 from espforge.flash import (
     DeviceIdentity,
     EventKind,
-    FlashInput,
     Operation,
     ProgressBus,
     ProgressEvent,
@@ -24,6 +23,7 @@ from espforge.flash import (
     read_flash,
     write_flash,
 )
+from espforge.image.flash_input import FlashInput
 
 STARTED, PROGRESS, FINISHED = EventKind.STARTED, EventKind.PROGRESS, EventKind.FINISHED
 FAILED, SKIPPED = EventKind.FAILED, EventKind.SKIPPED

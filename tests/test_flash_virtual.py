@@ -314,7 +314,8 @@ def test_write_flash_prints_esptools_lines(compression: str, tmp_path: Path):
 
 def test_several_boards_report_progress_at_once(tmp_path: Path):
     """Two boards written from two threads through the API, one subscriber for both."""
-    from espforge.flash import EventKind, FlashInput, open_device, write_flash
+    from espforge.flash import EventKind, open_device, write_flash
+    from espforge.image.flash_input import FlashInput
 
     events = []
     data = payload(0x3000, 12)

@@ -14,9 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from espforge.cli.main import build_cli
-from espforge.flash import Device, FlashInput, WriteOptions, write_flash
+from espforge.flash import Device, WriteOptions, write_flash
 from espforge.flash.changed import COARSE_REGION_SIZE, REGION_SIZE, compare_regions
 from espforge.flash.write import WriteVerifyError
+from espforge.image.flash_input import FlashInput
 from flash_fake import FakeLoader
 
 MB = 0x100000

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from espforge.chips import get_chip
 from espforge.cli.main import build_cli
 from espforge.errors import PortError
-from espforge.flash import FlashInput, WriteOptions, execute_plan, open_device, plan_write
+from espforge.flash import WriteOptions, check_inputs, execute_plan, open_device, plan_write
+from espforge.image.flash_input import FlashInput
 from espforge.protocol.stub import StubError, StubSource, parse_stub, stub_file_names
 from espforge.virtual.chip import BootState
 from espforge.virtual.config import chip_from_options
@@ -236,7 +237,7 @@ def test_a_write_whose_link_drops_is_sent_again_through_a_new_stub(
     inputs = [FlashInput(0, payload.read_bytes(), "payload")]
     with open_device(port, chip="esp32c3", before="no-reset", after=None, connect_attempts=1,
                      stub=StubSource(str(stub_file("esp32c3")))) as device:  # fmt: skip
-        plan = plan_write(device, inputs, WriteOptions())
+        plan = plan_write(device, check_inputs(inputs), WriteOptions())
         chip = device.loader.port.chip
         chip.options.faults.disconnect_after = len(chip.command_log) + 2  # BEGIN, one block
         execute_plan(device, plan)
@@ -252,7 +253,7 @@ def test_an_interrupted_write_ends_in_a_clear_error(tmp_path: Path, monkeypatch,
     inputs = [FlashInput(0, payload.read_bytes(), "payload")]
     with open_device(port, chip="esp32c3", before="no-reset", after=None, connect_attempts=1,
                      stub=StubSource(str(stub_file("esp32c3")))) as device:  # fmt: skip
-        plan = plan_write(device, inputs, WriteOptions())
+        plan = plan_write(device, check_inputs(inputs), WriteOptions())
         chip = device.loader.port.chip
         chip.options.faults.disconnect_after = len(chip.command_log) + 2  # BEGIN, one block
 

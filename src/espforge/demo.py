@@ -24,8 +24,8 @@ from espforge.chips import ChipSpec, get_chip
 from espforge.errors import EspforgeError
 from espforge.fileio import read_input, write_output
 from espforge.flash import (
-    FlashInput,
     WriteOptions,
+    check_inputs,
     execute_plan,
     open_device,
     plan_write,
@@ -44,6 +44,7 @@ from espforge.image.elfwriter import (
     nobits_section,
 )
 from espforge.image.firmware import FLASH_MODES
+from espforge.image.flash_input import FlashInput
 from espforge.image.info import image_info
 from espforge.image.merge import MergeOptions, merge_bin
 
@@ -271,7 +272,7 @@ def _flash_virtual_chip(chip: ChipSpec, artifacts: _Artifacts) -> None:
     with _library_log_indented(), open_device(port, chip=chip.name) as device:
         device_command("write-flash", "0x0", artifacts.merged)
         device.attach_flash()
-        plan = plan_write(device, inputs, WriteOptions())
+        plan = plan_write(device, check_inputs(inputs), WriteOptions())
         print("  " + plan.describe().replace("\n", "\n  "))
         execute_plan(device, plan)
         device_command("verify-flash", "0x0", artifacts.merged)

@@ -21,8 +21,9 @@ from espforge.errors import EspforgeError, NotSupportedError, SecureDownloadMode
 from espforge.fileio import write_output
 from espforge.flash import (
     Device,
-    FlashInput,
+    WriteInputs,
     WriteOptions,
+    check_inputs,
     chip_id,
     dump_mem,
     erase_flash,
@@ -39,7 +40,6 @@ from espforge.flash import (
     verify_flash,
     write_mem,
 )
-from espforge.flash.inputs import check_layout
 from espforge.flash.memory import format_mac
 from espforge.flash.read import check_can_read, read_flash_reporting
 from espforge.image.flash_params import flash_size_bytes
@@ -149,10 +149,8 @@ def _write_flash_inputs(invocation: Invocation) -> dict[str, Any]:
     values = invocation.arguments
     inputs = read_inputs(values["addr_filename"])
     encrypted_inputs = read_inputs(values["encrypt_files"] or ())
-    check_layout(inputs + encrypted_inputs)
     return {
-        "inputs": inputs,
-        "encrypted_inputs": encrypted_inputs,
+        "inputs": check_inputs(inputs, encrypted_inputs),
         "previous": read_previous_files(values["diff_with"] or ()),
     }
 
@@ -161,8 +159,7 @@ def _write_flash_inputs(invocation: Invocation) -> dict[str, Any]:
 def run_write_flash(
     invocation: Invocation,
     device: Device,
-    inputs: list[FlashInput],
-    encrypted_inputs: list[FlashInput],
+    inputs: WriteInputs,
     previous: list[bytes | None],
 ) -> None:
     values = invocation.arguments
@@ -182,7 +179,6 @@ def run_write_flash(
         skip_unchanged=skip_unchanged,
         force=values["force"],
         encrypt=values["encrypt"],
-        encrypted_inputs=encrypted_inputs,
         ignore_flash_enc_efuse=values["ignore_flash_enc_efuse"],
     )
     plan = plan_write(device, inputs, options)

@@ -13,7 +13,7 @@ from espforge.errors import EspforgeError
 if TYPE_CHECKING:
     from espforge.chips import ChipSpec
     from espforge.cli.commands import Invocation
-    from espforge.image.layout_check import FlashFile
+    from espforge.image.flash_input import FlashInput
     from espforge.image.partition_table import PartitionTable
 
 _FLASH_SIZE = option(
@@ -154,14 +154,15 @@ def _table_listing(table: PartitionTable, source: str, flash_size: int | None) -
 
 def run_check_layout(invocation: Invocation) -> None:
     from espforge.fileio import read_input
-    from espforge.image.layout_check import FlashFile, blocking_findings, check_layout
+    from espforge.image.flash_input import FlashInput
+    from espforge.image.layout_check import blocking_findings, layout_findings
 
     values = invocation.arguments
     files = [
-        FlashFile(address, read_input(path), path) for address, path in values["addr_filename"]
+        FlashInput(address, read_input(path), path) for address, path in values["addr_filename"]
     ]
     chip = _layout_chip(invocation, files)
-    findings = check_layout(
+    findings = layout_findings(
         chip,
         files,
         partition_table_offset=values["partition_table_offset"],
@@ -180,7 +181,7 @@ def run_check_layout(invocation: Invocation) -> None:
     invocation.echo(f"Layout check passed for {chip.chip_name}: {len(files)} file(s){note}.")
 
 
-def _layout_chip(invocation: Invocation, files: list[FlashFile]) -> ChipSpec:
+def _layout_chip(invocation: Invocation, files: list[FlashInput]) -> ChipSpec:
     """The --chip given, or the chip the first firmware image among the files is built for."""
     from espforge.chips import get_chip
     from espforge.errors import ImageError
@@ -191,9 +192,9 @@ def _layout_chip(invocation: Invocation, files: list[FlashFile]) -> ChipSpec:
     for file in files:
         if file.data[:1] == bytes([IMAGE_MAGIC]):
             try:
-                chip = detect_image_chip(file.data, file.name)
+                chip = detect_image_chip(file.data, file.source)
             except ImageError:
                 continue
-            invocation.echo(f"Checking for {chip.chip_name}, the chip {file.name} is built for.")
+            invocation.echo(f"Checking for {chip.chip_name}, the chip {file.source} is built for.")
             return chip
     raise EspforgeError("none of the files tells which chip they are for: give --chip")

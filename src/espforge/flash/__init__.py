@@ -1,10 +1,12 @@
 """Flash operations as users think of them, on top of the ROM bootloader client.
 
-    from espforge.flash import FlashInput, WriteOptions, open_device, plan_write, execute_plan
+    from espforge.flash import WriteOptions, check_inputs, execute_plan, open_device, plan_write
+    from espforge.image.flash_input import FlashInput
 
     with open_device("/dev/ttyUSB0", chip="esp32c3") as device:
         device.attach_flash()
-        plan = plan_write(device, [FlashInput(0x0, image, "app.bin")], WriteOptions())
+        inputs = check_inputs([FlashInput(0x0, image, "app.bin")])
+        plan = plan_write(device, inputs, WriteOptions())
         print(plan.describe())  # a dry run stops here
         execute_plan(device, plan)
 
@@ -16,7 +18,13 @@ to the "espforge" logger, in esptool's wording.
 from espforge.flash.device import Device, open_device
 from espforge.flash.erase import erase_flash, erase_region
 from espforge.flash.flash_id import FlashId
-from espforge.flash.inputs import FlashInput, FlashInputError, read_inputs, read_previous_files
+from espforge.flash.inputs import (
+    FlashInputError,
+    WriteInputs,
+    check_inputs,
+    read_inputs,
+    read_previous_files,
+)
 from espforge.flash.memory import (
     chip_id,
     dump_mem,
@@ -26,7 +34,8 @@ from espforge.flash.memory import (
     run_user_code,
     write_mem,
 )
-from espforge.flash.plan import PlanStep, StepKind, WriteOptions, WritePlan, plan_write
+from espforge.flash.plan import PlanStep, StepKind, WriteOptions, WritePlan
+from espforge.flash.planner import plan_write
 from espforge.flash.progress import (
     DeviceIdentity,
     EventKind,
@@ -43,7 +52,6 @@ __all__ = [
     "DeviceIdentity",
     "EventKind",
     "FlashId",
-    "FlashInput",
     "FlashInputError",
     "Mismatch",
     "Operation",
@@ -52,10 +60,12 @@ __all__ = [
     "ProgressEvent",
     "ProgressTask",
     "StepKind",
+    "WriteInputs",
     "WriteOptions",
     "WritePlan",
     "WriteReport",
     "WriteVerifyError",
+    "check_inputs",
     "chip_id",
     "dump_mem",
     "erase_flash",

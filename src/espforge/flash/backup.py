@@ -22,12 +22,12 @@ from espforge.errors import EspforgeError
 from espforge.fileio import read_input
 from espforge.flash.changed import compare_regions
 from espforge.flash.device import Device
-from espforge.flash.inputs import FlashInput
 from espforge.flash.memory import format_mac, mac_addresses
 from espforge.flash.partitions import read_partition_table
 from espforge.flash.plan import WriteOptions
 from espforge.flash.read import read_flash
 from espforge.flash.write import write_flash
+from espforge.image.flash_input import FlashInput
 from espforge.image.flash_params import flash_size_bytes
 from espforge.image.partition_table import DEFAULT_TABLE_OFFSET, Partition, PartitionTable
 from espforge.logs import library_logger

@@ -10,20 +10,40 @@ The comparison takes two passes. The first asks for digests of coarse 64 KB regi
 region that differs alone or beside one other is a local change: its fine regions are compared
 to send only what changed. Wider changes (a new build, an erased chip) are sent whole: comparing
 their parts would only add hashing.
+
+The write planner is pure: it asks what it needs to know about the flash as `FlashQuestion`s,
+and `answer_from_flash` asks the chip.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from espforge.chips.base import FLASH_SECTOR_SIZE
 from espforge.flash.device import Device
+from espforge.logs import library_logger
+
+log = library_logger(__name__)
 
 REGION_SIZE = 4 * FLASH_SECTOR_SIZE  # one flasher-stub block: the finest comparison
 COARSE_REGION_SIZE = 16 * FLASH_SECTOR_SIZE  # the first pass, one 64 KB erase block per digest
 LOCAL_CHANGE = 2  # at most this many differing coarse regions in a row are looked into
+
+Decided = TypeVar("Decided")
+
+
+@dataclass(frozen=True)
+class FlashQuestion:
+    """Whether the flash holds `image` at sector-aligned `address`: as a whole (one MD5), or
+    which of its regions differ (`compare_regions`)."""
+
+    address: int
+    image: bytes
+    source: str  # the file it comes from, for messages
+    by_regions: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,6 +63,30 @@ class RegionComparison:
             f"'{source}': {self.skipped} of {self.size} bytes already in flash are skipped, "
             f"{self.size - self.skipped} bytes in {len(self.changed)} region(s) differ."
         )
+
+
+FlashAnswer = bool | RegionComparison  # the flash holds the whole image / which regions differ
+
+
+def answer_from_flash(
+    device: Device, planning: Generator[FlashQuestion, FlashAnswer, Decided]
+) -> Decided:
+    """Run `planning` to its decision, answering each question it asks from `device`'s flash."""
+    try:
+        question = next(planning)
+        while True:
+            question = planning.send(_answer(device, question))
+    except StopIteration as decided:
+        return decided.value
+
+
+def _answer(device: Device, question: FlashQuestion) -> FlashAnswer:
+    if not question.by_regions:
+        digest = device.flash_md5(question.address, len(question.image))
+        return digest == hashlib.md5(question.image).hexdigest()
+    comparison = compare_regions(device, question.address, question.image)
+    log.info(comparison.describe(question.source))
+    return comparison
 
 
 def compare_regions(

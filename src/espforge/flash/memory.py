@@ -6,8 +6,8 @@ operations' `Device` and progress events.
 from __future__ import annotations
 
 from espforge.chips.base import OtpMac
+from espforge.flash.compatibility import image_incompatibility
 from espforge.flash.device import Device
-from espforge.flash.plan import image_incompatibility
 from espforge.flash.progress import Operation
 from espforge.image.firmware import load_image
 from espforge.logs import library_logger
@@ -47,7 +47,9 @@ def load_ram(device: Device, image_data: bytes, source: str = "image") -> int:
     """
     image = load_image(image_data, device.chip, source, check_chip_id=False)
     if device.chip.image_chip_id is not None:
-        problem = image_incompatibility(device, image_data, source)
+        problem = image_incompatibility(
+            device.chip, image_data, source, device.loader.chip_revision
+        )
         if problem is not None:
             log.warning(f"{problem}. The loaded image may not run.")
     block_size = device.loader.ram_block_size

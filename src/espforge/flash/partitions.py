@@ -14,11 +14,11 @@ from espforge.errors import EspforgeError, ImageError
 from espforge.fileio import read_input
 from espforge.flash.device import Device
 from espforge.flash.erase import erase_region
-from espforge.flash.inputs import FlashInput, align_up
 from espforge.flash.plan import WriteOptions
 from espforge.flash.read import read_flash
 from espforge.flash.write import WriteReport, write_flash
-from espforge.image.layout_check import Finding, FlashFile, blocking_findings, check_layout
+from espforge.image.flash_input import FlashInput, align_up
+from espforge.image.layout_check import Finding, blocking_findings, layout_findings
 from espforge.image.otadata import (
     OTADATA_SECTOR_SIZE,
     RECORD_SIZE,
@@ -149,9 +149,9 @@ def check_partition_write(
             f"partition '{partition.name}' is flagged readonly: nothing was written "
             "(--force writes it anyway)"
         )
-    findings = check_layout(
+    findings = layout_findings(
         device.chip,
-        [FlashFile(partition.offset, data, source)],
+        [FlashInput(partition.offset, data, source)],
         partition_table_offset=table.offset,
         partition_table=table,
     )

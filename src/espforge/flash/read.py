@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from espforge.errors import EspforgeError, NotSupportedError
 from espforge.flash.device import Device
-from espforge.flash.inputs import FlashInput
 from espforge.flash.progress import Operation
+from espforge.image.flash_input import FlashInput
 from espforge.image.flash_params import KEEP, update_flash_params
 from espforge.logs import library_logger
 

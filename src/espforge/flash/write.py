@@ -24,9 +24,11 @@ from espforge.chips.base import FLASH_SECTOR_SIZE
 from espforge.errors import CommandFailed, EspforgeError, PortError, ProtocolError
 from espforge.flash.device import Device
 from espforge.flash.erase import erase_whole_flash
-from espforge.flash.inputs import FlashInput
-from espforge.flash.plan import FileWrite, Transfer, WriteOptions, WritePlan, plan_write
+from espforge.flash.inputs import check_inputs
+from espforge.flash.plan import FileWrite, Transfer, WriteOptions, WritePlan
+from espforge.flash.planner import plan_write
 from espforge.flash.progress import Operation
+from espforge.image.flash_input import FlashInput
 from espforge.logs import library_logger
 
 log = library_logger(__name__)
@@ -68,8 +70,9 @@ class WriteReport:
 def write_flash(
     device: Device, inputs: Sequence[FlashInput], options: WriteOptions | None = None
 ) -> WriteReport:
-    """Plan and carry out a write (see `plan_write` and `execute_plan`)."""
-    return execute_plan(device, plan_write(device, inputs, options or WriteOptions()))
+    """Check, plan and carry out a write (see `check_inputs`, `plan_write`, `execute_plan`)."""
+    planned = plan_write(device, check_inputs(inputs), options or WriteOptions())
+    return execute_plan(device, planned)
 
 
 def execute_plan(device: Device, plan: WritePlan) -> WriteReport:

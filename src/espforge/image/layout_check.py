@@ -1,7 +1,7 @@
 """Checks of a set of files against the chip and the partition table, before they are flashed.
 
-`check_layout` is pure: it looks at the bytes about to be written and returns findings, one line
-each. Errors stop a write; `--force` overrides those marked overridable (a file past the end of
+`layout_findings` is pure: it looks at the bytes about to be written and returns findings, one
+line each. Errors stop a write; `--force` overrides those marked overridable (a file past the end of
 the flash or two files sharing a sector can never be written as asked). Warnings never stop it.
 """
 
@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import Literal
 
 from espforge.chips import ChipSpec
-from espforge.chips.base import FLASH_SECTOR_SIZE
 from espforge.errors import ImageError
 from espforge.image.firmware import IMAGE_MAGIC, load_image
+from espforge.image.flash_input import FlashInput, sector_overlaps
 from espforge.image.partition_table import (
     DEFAULT_TABLE_OFFSET,
     ENTRY_MAGIC,
@@ -26,27 +25,6 @@ from espforge.image.partition_table import (
 )
 
 Severity = Literal["error", "warning"]
-
-
-@dataclass(frozen=True)
-class FlashFile:
-    """Bytes to be written at a flash address; `name` (a path) is how findings refer to it."""
-
-    address: int
-    data: bytes
-    name: str = ""
-
-    @property
-    def end(self) -> int:
-        return self.address + len(self.data)
-
-    @property
-    def described(self) -> str:
-        return f"{self.name or 'data'} at {self.address:#x}"
-
-    @property
-    def span(self) -> str:
-        return f"{self.address:#x}-{self.end - 1:#x}" if self.data else f"{self.address:#x}"
 
 
 @dataclass(frozen=True)
@@ -76,9 +54,9 @@ def blocking_findings(findings: Sequence[Finding], force: bool) -> list[Finding]
     ]
 
 
-def check_layout(
+def layout_findings(
     chip: ChipSpec,
-    files: Sequence[FlashFile],
+    files: Sequence[FlashInput],
     *,
     partition_table_offset: int = DEFAULT_TABLE_OFFSET,
     partition_table: PartitionTable | None = None,
@@ -91,7 +69,31 @@ def check_layout(
     bootloader, the images and the flash size are checked.
     """
     ordered = sorted(files, key=lambda file: file.address)
-    findings = [*_shared_sectors(ordered), *_past_flash_end(ordered, flash_size)]
+    return [
+        *_shared_sectors(ordered),
+        *_past_flash_end(ordered, flash_size),
+        *firmware_findings(
+            chip,
+            ordered,
+            partition_table_offset=partition_table_offset,
+            partition_table=partition_table,
+            flash_size=flash_size,
+        ),
+    ]
+
+
+def firmware_findings(
+    chip: ChipSpec,
+    files: Sequence[FlashInput],
+    *,
+    partition_table_offset: int = DEFAULT_TABLE_OFFSET,
+    partition_table: PartitionTable | None = None,
+    flash_size: int | None = None,
+) -> list[Finding]:
+    """What `layout_findings` finds wrong with the bootloader, partition table and images, for
+    `files` already known to keep apart and to fit in the flash (as a write checks first)."""
+    ordered = sorted(files, key=lambda file: file.address)
+    findings: list[Finding] = []
     written = next((file for file in ordered if file.address == partition_table_offset), None)
     table = partition_table
     if written is not None:
@@ -108,18 +110,16 @@ def check_layout(
 # ----------------------------------------------------------------- flash-wide checks
 
 
-def _shared_sectors(ordered: Sequence[FlashFile]) -> Iterator[Finding]:
-    for earlier, later in pairwise(ordered):
-        earlier_sectors_end = -(-earlier.end // FLASH_SECTOR_SIZE) * FLASH_SECTOR_SIZE
-        if later.address - later.address % FLASH_SECTOR_SIZE < earlier_sectors_end:
-            yield _error(
-                f"{later.described} overlaps {earlier.described} ({earlier.span}) or shares a "
-                "flash sector with it: writing one would erase the other",
-                overridable=False,
-            )
+def _shared_sectors(ordered: Sequence[FlashInput]) -> Iterator[Finding]:
+    for earlier, later in sector_overlaps(ordered):
+        yield _error(
+            f"{later.described} overlaps {earlier.described} ({earlier.span}) or shares a "
+            "flash sector with it: writing one would erase the other",
+            overridable=False,
+        )
 
 
-def _past_flash_end(ordered: Sequence[FlashFile], flash_size: int | None) -> Iterator[Finding]:
+def _past_flash_end(ordered: Sequence[FlashInput], flash_size: int | None) -> Iterator[Finding]:
     if flash_size is None:
         return
     for file in ordered:
@@ -132,7 +132,7 @@ def _past_flash_end(ordered: Sequence[FlashFile], flash_size: int | None) -> Ite
 
 
 def _written_table(
-    file: FlashFile, known: PartitionTable | None, flash_size: int | None
+    file: FlashInput, known: PartitionTable | None, flash_size: int | None
 ) -> tuple[PartitionTable | None, list[Finding]]:
     """The table being written, or the known one when it does not parse."""
     try:
@@ -155,7 +155,7 @@ def _table_fits(table: PartitionTable, flash_size: int, source: str) -> Iterator
 
 
 def _file_findings(
-    chip: ChipSpec, file: FlashFile, table: PartitionTable | None, table_offset: int
+    chip: ChipSpec, file: FlashInput, table: PartitionTable | None, table_offset: int
 ) -> list[Finding]:
     findings = []
     if table is not None and file.address < table.first_free_offset and file.end > table.offset:
@@ -183,16 +183,16 @@ def _file_findings(
     return findings
 
 
-def _image_findings(chip: ChipSpec, file: FlashFile, role: str) -> list[Finding]:
+def _image_findings(chip: ChipSpec, file: FlashInput, role: str) -> list[Finding]:
     problem = _image_problem(chip, file)
     if problem is None:
         return []
     return [_error(f"{file.described} is not a valid {chip.chip_name} {role}: {problem}")]
 
 
-def _image_problem(chip: ChipSpec, file: FlashFile) -> str | None:
+def _image_problem(chip: ChipSpec, file: FlashInput) -> str | None:
     """Why the file is not an image this chip's loader accepts, or None if it is."""
-    source = file.name or "image"
+    source = file.source or "image"
     try:
         image = load_image(file.data, chip, source=source)
     except ImageError as problem:
@@ -207,7 +207,7 @@ def _image_problem(chip: ChipSpec, file: FlashFile) -> str | None:
     return None
 
 
-def _misplaced_bootloader(chip: ChipSpec, file: FlashFile) -> list[Finding]:
+def _misplaced_bootloader(chip: ChipSpec, file: FlashInput) -> list[Finding]:
     if file.data[:1] != bytes([IMAGE_MAGIC]) or _image_problem(chip, file) is not None:
         return []
     return [
@@ -218,7 +218,7 @@ def _misplaced_bootloader(chip: ChipSpec, file: FlashFile) -> list[Finding]:
     ]
 
 
-def _partition_findings(chip: ChipSpec, file: FlashFile, table: PartitionTable) -> list[Finding]:
+def _partition_findings(chip: ChipSpec, file: FlashInput, table: PartitionTable) -> list[Finding]:
     touched = sorted(
         (partition for partition in table if partition.overlaps(file.address, file.end)),
         key=lambda partition: partition.offset,

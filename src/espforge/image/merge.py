@@ -14,6 +14,7 @@ from espforge.chips import ChipSpec
 from espforge.chips.base import FLASH_SECTOR_SIZE
 from espforge.errors import EspforgeError, ImageError
 from espforge.fileio import read_input, write_output
+from espforge.image.flash_input import FlashInput, sector_overlaps
 from espforge.image.flash_params import KEEP, flash_size_bytes, update_flash_params
 from espforge.image.intelhex_io import encode_intel_hex, read_intel_hex
 from espforge.image.uf2 import check_chunk_size, encode_uf2
@@ -44,7 +45,7 @@ def merge_images(inputs: list[Region], chip: ChipSpec, options: MergeOptions) ->
     """The merged output, in `options.format`, of (flash address, data, source name) inputs."""
     _check_options(options)
     regions = sorted(inputs, key=lambda region: region[0])
-    _check_layout(regions, options)
+    _check_regions(regions, options)
     patched = [
         (
             address,
@@ -120,7 +121,7 @@ def _check_options(options: MergeOptions) -> None:
         check_chunk_size(options.chunk_size, not options.md5_disable)
 
 
-def _check_layout(regions: list[Region], options: MergeOptions) -> None:
+def _check_regions(regions: list[Region], options: MergeOptions) -> None:
     """Refuse inputs that cannot all be flashed as given: esptool's checks plus the size limit."""
     if not regions:
         raise ImageError("no input files to merge; give pairs of flash address and file")
@@ -130,17 +131,12 @@ def _check_layout(regions: list[Region], options: MergeOptions) -> None:
             f"{first_source}: address {first_address:#x} is below the output's target offset "
             f"{options.target_offset:#x}; lower --target-offset or move the file"
         )
-    previous_sector_end = 0
-    previous_source = ""
-    for address, data, source in regions:
-        sector_start = address - address % FLASH_SECTOR_SIZE
-        if sector_start < previous_sector_end:
-            raise ImageError(
-                f"{source}: data at {address:#x} overlaps the flash sector of {previous_source}; "
-                f"give each file its own {FLASH_SECTOR_SIZE:#x}-byte sectors"
-            )
-        previous_sector_end = -(-(address + len(data)) // FLASH_SECTOR_SIZE) * FLASH_SECTOR_SIZE
-        previous_source = source
+    inputs = [FlashInput(address, data, source) for address, data, source in regions]
+    for earlier, later in sector_overlaps(inputs):
+        raise ImageError(
+            f"{later.source}: data at {later.address:#x} overlaps the flash sector of "
+            f"{earlier.source}; give each file its own {FLASH_SECTOR_SIZE:#x}-byte sectors"
+        )
     _check_flash_end(regions, options)
 
 
