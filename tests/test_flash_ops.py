@@ -19,7 +19,8 @@ from espforge.flash import (
     verify_flash,
 )
 from espforge.flash.device import open_device
-from flash_fake import FakeLoader
+from espforge.protocol.connect import ConnectOptions
+from flash_fake import FakeLoader, connect_to
 
 MB = 0x100000
 
@@ -138,15 +139,18 @@ def test_only_the_esp8266_has_a_chip_id():
 
 def test_open_device_resets_after_success_and_closes(monkeypatch):
     loader = FakeLoader()
-    monkeypatch.setattr("espforge.protocol.loader.connect", lambda *a, **k: loader)
-    with open_device("fake://", after="soft-reset") as device:
+    connect_to(monkeypatch, lambda: loader)
+    with open_device(ConnectOptions("fake://"), after="soft-reset") as device:
         assert device.loader is loader
     assert loader.calls[-2:] == [("run_reset", ("soft-reset",)), ("close", ())]
 
 
 def test_open_device_closes_the_port_after_an_error(monkeypatch):
     loader = FakeLoader()
-    monkeypatch.setattr("espforge.protocol.loader.connect", lambda *a, **k: loader)
-    with pytest.raises(EspforgeError, match="boom"), open_device("fake://", after=None):
+    connect_to(monkeypatch, lambda: loader)
+    with (
+        pytest.raises(EspforgeError, match="boom"),
+        open_device(ConnectOptions("fake://"), after=None),
+    ):
         raise EspforgeError("boom")
     assert loader.calls == [("close", ())]

@@ -1,8 +1,9 @@
-"""Flash operations as users think of them, on top of the ROM bootloader client.
+"""Flash operations as users think of them, on top of the bootloader client.
 
     from espforge.flash import FlashInput, WriteOptions, open_device, plan_write, execute_plan
+    from espforge.protocol.connect import ConnectOptions
 
-    with open_device("/dev/ttyUSB0", chip="esp32c3") as device:
+    with open_device(ConnectOptions("/dev/ttyUSB0", chip="esp32c3")) as device:
         device.attach_flash()
         plan = plan_write(device, [FlashInput(0x0, image, "app.bin")], WriteOptions())
         print(plan.describe())  # a dry run stops here
