@@ -27,7 +27,6 @@ class SpiAttachForm(Enum):
 
 @dataclass(frozen=True)
 class Dialect:
-    name: str  # for messages: "ROM" or "stub"
     flash_block_size: int  # data bytes per FLASH_DATA / FLASH_DEFL_DATA
     # FLASH_BEGIN erases the whole region before it answers (so its size word is an erase
     # size and its timeout grows with it); otherwise the region is erased as data arrives.
@@ -63,7 +62,6 @@ def rom_dialect(chip: ChipSpec) -> Dialect:
     """What `chip`'s ROM bootloader understands."""
     rom = chip.rom
     return Dialect(
-        name="ROM",
         flash_block_size=chip.rom_flash_write_size,
         erases_on_begin=True,
         erase_size_quirk=rom.erase_size_quirk,
@@ -88,7 +86,6 @@ def rom_dialect(chip: ChipSpec) -> Dialect:
 # Every chip's flasher stub serves every command, with the encrypt word on the ESP32 too
 # (whose ROM lacks it).
 STUB_DIALECT = Dialect(
-    name="stub",
     flash_block_size=STUB_FLASH_BLOCK,
     erases_on_begin=False,
     erase_size_quirk=False,
