@@ -78,11 +78,10 @@ def reconnect(loader: Loader, before: str, attempts: int, reopen_port: bool = Fa
     """Get a chip that reset or dropped off the link back: reopen the port (when it failed),
     reset and sync, and start the flasher stub again if one was running (one adopted from an
     earlier session cannot be: the ROM carries on)."""
-    restart = loader.dialect.replaces_rom and loader.stub_image is not None
-    image = loader.stub_image
+    image = loader.stub_image  # set while a stub this session started answers
     if reopen_port:
         loader.port.close()
         loader.port.open()
     loader.resync(before, attempts)
-    if restart and image is not None:
+    if image is not None:
         start_stub(loader, image)
