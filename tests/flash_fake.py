@@ -1,17 +1,20 @@
-"""A stand-in for the ROM client (`RomLoader`) over a `NorFlash`, for testing flash operations
-without a serial link. It behaves as a ROM does: FLASH_BEGIN erases, blocks program, MD5 and
-64-byte reads where the chip's ROM has them. Every call is recorded."""
+"""A stand-in for the bootloader client (`Loader`) over a `NorFlash`, for testing flash
+operations without a serial link. It speaks the chip's ROM dialect (`rom_dialect`): FLASH_BEGIN
+erases (also for erase_region/erase_flash), blocks program, MD5 and 64-byte reads where the
+chip's ROM has them. Every call is recorded; `connect_to` makes `open_device` connect to it."""
 
 from __future__ import annotations
 
 import hashlib
 import zlib
+from collections.abc import Callable
 from types import SimpleNamespace
 
 from espforge.chips import ChipSpec, get_chip
 from espforge.config import Settings
 from espforge.errors import CommandFailed, ProtocolError
-from espforge.protocol.loader import SecurityInfo as LoaderSecurityInfo
+from espforge.protocol.dialect import rom_dialect
+from espforge.protocol.security import SecurityInfo as LoaderSecurityInfo
 from espforge.virtual.nor_flash import NorFlash
 
 GIGADEVICE = 0xC8
@@ -25,8 +28,16 @@ def jedec_id(size: int, manufacturer: int = GIGADEVICE) -> int:
     return (size.bit_length() - 1) << 16 | 0x40 << 8 | manufacturer
 
 
+def connect_to(monkeypatch, loader: Callable[[], FakeLoader]) -> None:
+    """Make `open_device` connect to the fake `loader()` returns (asked at each connection),
+    and record its `--after` reset as a call."""
+    monkeypatch.setattr("espforge.protocol.connect.connect", lambda options: loader())
+    monkeypatch.setattr(
+        "espforge.protocol.resets.run_reset", lambda fake, after: fake._call("run_reset", after)
+    )
+
+
 class FakeLoader:
-    flash_block_size = 0x400
     ram_block_size = 0x1800
 
     def __init__(
@@ -38,6 +49,8 @@ class FakeLoader:
         revision: tuple[int, int] = (0, 4),
     ) -> None:
         self.chip = get_chip(chip) if isinstance(chip, str) else chip
+        self.dialect = rom_dialect(self.chip)
+        self.stub_image = None
         self.flash = flash if flash is not None else NorFlash(flash_size)
         self.secure_download_mode = False
         self.stub_detected = False
@@ -55,6 +68,10 @@ class FakeLoader:
         self.corrupt_writes = False  # program every data block with one bit cleared
         self.configured_size: int | None = None
         self._write: dict = {}
+
+    @property
+    def flash_block_size(self) -> int:
+        return self.dialect.flash_block_size
 
     def _call(self, name: str, *args) -> None:
         self.calls.append((name, args))
@@ -128,7 +145,7 @@ class FakeLoader:
     def flash_defl_begin(
         self, size: int, compressed_size: int, offset: int, encrypted: bool = False
     ) -> int:
-        self._unsupported("FLASH_DEFL_BEGIN", self.chip.rom.compressed_writes)
+        self._unsupported("FLASH_DEFL_BEGIN", self.dialect.compressed_writes)
         self._call("flash_defl_begin", size, compressed_size, offset)
         self.flash.erase(offset, size)
         self._write = {"offset": offset, "inflater": zlib.decompressobj(), "written": 0}
@@ -141,20 +158,23 @@ class FakeLoader:
         self._program(self._write["offset"] + self._write["written"], plain)
         self._write["written"] += len(plain)
 
-    def flash_finish(self, reboot: bool = False) -> None:
-        self._call("flash_finish", reboot)
+    def finish_write(self, compressed: bool, timeout: float | None = None) -> None:
+        self._call("finish_write", compressed)
 
-    def flash_defl_finish(self, reboot: bool = False) -> None:
-        self._call("flash_defl_finish", reboot)
+    def erase_region(self, offset: int, size: int) -> None:
+        self.flash_begin(size, offset)
+
+    def erase_flash(self, size: int) -> None:
+        self.flash_begin(size, 0)
 
     def flash_md5(self, offset: int, size: int) -> bytes:
-        self._unsupported("SPI_FLASH_MD5", self.chip.rom.flash_md5)
+        self._unsupported("SPI_FLASH_MD5", self.dialect.flash_md5)
         self._call("flash_md5", offset, size)
         return hashlib.md5(self.flash.read(offset, size)).digest()
 
-    def read_flash_slow(self, offset: int, size: int, progress=None) -> bytes:
-        self._unsupported("READ_FLASH_SLOW", self.chip.rom.read_flash_slow)
-        self._call("read_flash_slow", offset, size)
+    def read_flash(self, offset: int, size: int, progress=None) -> bytes:
+        self._unsupported("READ_FLASH_SLOW", self.dialect.can_read)
+        self._call("read_flash", offset, size)
         data = b""
         while len(data) < size:
             data += self.flash.read(offset + len(data), min(64, size - len(data)))
@@ -196,11 +216,11 @@ class FakeLoader:
     def crystal_mhz(self) -> int:
         return 40
 
-    def synchronise(self, before: str = "default-reset", attempts: int = 7) -> None:
-        self._call("synchronise", before)
+    def resync(self, before: str = "default-reset", attempts: int = 7) -> None:
+        self._call("resync", before)
 
-    def run_reset(self, after: str) -> None:
-        self._call("run_reset", after)
+    def soft_reset(self, stay_in_bootloader: bool) -> None:
+        self._call("soft_reset", stay_in_bootloader)
 
     def close(self) -> None:
         self._call("close")

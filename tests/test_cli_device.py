@@ -16,7 +16,7 @@ from rich.console import Console
 from espforge.cli.main import build_cli
 from espforge.cli.progress import ProgressBars, progress_bars
 from espforge.flash.progress import Operation, ProgressBus
-from flash_fake import FakeLoader
+from flash_fake import FakeLoader, connect_to
 
 MB = 0x100000
 
@@ -26,10 +26,7 @@ def chip(monkeypatch):
     """The fake chip every `espforge` invocation of the test connects to (an ESP32-C3)."""
     loaders: list[FakeLoader] = [FakeLoader("esp32c3")]
 
-    def connect(port, chip="auto", **_options):
-        return loaders[0]
-
-    monkeypatch.setattr("espforge.protocol.loader.connect", connect)
+    connect_to(monkeypatch, lambda: loaders[0])
     return loaders
 
 

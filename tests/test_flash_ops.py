@@ -21,7 +21,8 @@ from espforge.flash import (
 )
 from espforge.flash.device import open_device
 from espforge.image.flash_input import FlashInput
-from flash_fake import FakeLoader
+from espforge.protocol.connect import ConnectOptions
+from flash_fake import FakeLoader, connect_to
 
 MB = 0x100000
 
@@ -141,15 +142,18 @@ def test_only_the_esp8266_has_a_chip_id():
 
 def test_open_device_resets_after_success_and_closes(monkeypatch):
     loader = FakeLoader()
-    monkeypatch.setattr("espforge.protocol.loader.connect", lambda *a, **k: loader)
-    with open_device("fake://", after="soft-reset") as device:
+    connect_to(monkeypatch, lambda: loader)
+    with open_device(ConnectOptions("fake://"), after="soft-reset") as device:
         assert device.loader is loader
     assert loader.calls[-2:] == [("run_reset", ("soft-reset",)), ("close", ())]
 
 
 def test_open_device_closes_the_port_after_an_error(monkeypatch):
     loader = FakeLoader()
-    monkeypatch.setattr("espforge.protocol.loader.connect", lambda *a, **k: loader)
-    with pytest.raises(EspforgeError, match="boom"), open_device("fake://", after=None):
+    connect_to(monkeypatch, lambda: loader)
+    with (
+        pytest.raises(EspforgeError, match="boom"),
+        open_device(ConnectOptions("fake://"), after=None),
+    ):
         raise EspforgeError("boom")
     assert loader.calls == [("close", ())]

@@ -307,9 +307,9 @@ def test_a_lost_block_is_retried_once_then_the_write_succeeds(caplog):
     report = write_flash(device, [FlashInput(0x0, data)], WriteOptions(compress=False))
     assert device.loader.flash.read(0, len(data)) == data
     assert "\nLost connection, retrying..." in caplog.messages and report.files[0].verified
-    resent = device.loader.calls_named("flash_begin", "synchronise", "spi_attach", "spi_set_params")
+    resent = device.loader.calls_named("flash_begin", "resync", "spi_attach", "spi_set_params")
     assert [name for name, _ in resent[-4:]] == [
-        "synchronise",
+        "resync",
         "spi_attach",
         "spi_set_params",
         "flash_begin",

@@ -24,6 +24,7 @@ from espforge.flash import (
     write_flash,
 )
 from espforge.image.flash_input import FlashInput
+from espforge.protocol.connect import ConnectOptions
 
 STARTED, PROGRESS, FINISHED = EventKind.STARTED, EventKind.PROGRESS, EventKind.FINISHED
 FAILED, SKIPPED = EventKind.FAILED, EventKind.SKIPPED
@@ -162,7 +163,7 @@ def quick_timeouts(monkeypatch, tmp_path: Path) -> None:
 
 def test_a_write_on_the_virtual_chip_names_its_board(tmp_path: Path):
     url = f"virtual://esp32c3?flash={tmp_path / 'flash.bin'}"
-    with open_device(url, chip="esp32c3", before="no-reset", after=None) as device:
+    with open_device(ConnectOptions(url, "esp32c3", before="no-reset"), after=None) as device:
         events = recorded(device.progress)
         device.attach_flash()
         write_flash(device, [FlashInput(0x1000, random.Random(1).randbytes(0x2000))])
@@ -173,7 +174,7 @@ def test_a_write_on_the_virtual_chip_names_its_board(tmp_path: Path):
 
 def test_a_read_that_fails_publishes_failed_and_its_bar_goes(tmp_path: Path, quick_timeouts):
     url = f"virtual://esp32c3?flash={tmp_path / 'flash.bin'}&faults=disconnect_after=1000"
-    with open_device(url, chip="esp32c3", before="no-reset", after=None) as device:
+    with open_device(ConnectOptions(url, "esp32c3", before="no-reset"), after=None) as device:
         events = recorded(device.progress)
         bars = bars_on(device.progress)
         device.attach_flash()
@@ -190,7 +191,7 @@ def test_a_read_that_fails_publishes_failed_and_its_bar_goes(tmp_path: Path, qui
 def test_a_retried_transfer_is_a_new_task(tmp_path: Path, quick_timeouts):
     url = f"virtual://esp32c3?flash={tmp_path / 'flash.bin'}&faults=reset_after=1000"
     data = random.Random(2).randbytes(0x6000)
-    with open_device(url, chip="esp32c3", before="no-reset", after=None) as device:
+    with open_device(ConnectOptions(url, "esp32c3", before="no-reset"), after=None) as device:
         events = recorded(device.progress)
         device.attach_flash()
         chip = device.loader.port.chip

@@ -316,13 +316,14 @@ def test_several_boards_report_progress_at_once(tmp_path: Path):
     """Two boards written from two threads through the API, one subscriber for both."""
     from espforge.flash import EventKind, open_device, write_flash
     from espforge.image.flash_input import FlashInput
+    from espforge.protocol.connect import ConnectOptions
 
     events = []
     data = payload(0x3000, 12)
 
     def flash(chip: str) -> None:
         url = VirtualBoard(chip, tmp_path).url
-        with open_device(url, chip=chip, before="no-reset", after="no-reset") as device:
+        with open_device(ConnectOptions(url, chip, before="no-reset"), after="no-reset") as device:
             device.progress.subscribe(events.append)
             device.attach_flash()
             write_flash(device, [FlashInput(0x1000, data)])

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from espforge.flash import open_device
 from espforge.flash.partitions import ota_slot, read_partition_table, switch_ota_partition
+from espforge.protocol.connect import ConnectOptions
 from espforge.virtual.chip import ChipOptions, VirtualChip
 from espforge.virtual.config import chip_options
 from test_partition_device import CHIPS, Board, app_image, changed_ranges
@@ -168,7 +169,7 @@ def test_rollback_gives_a_new_app_one_boot_to_confirm_itself(tmp_path: Path):
 def test_any_switch_sequence_boots_the_last_slot_chosen(slots: list[str], tmp_path_factory):
     board = Board("esp32c3", tmp_path_factory.mktemp("ota"))
     board.install(apps={"ota_0": app_image("esp32c3"), "ota_1": app_image("esp32c3", "b", "2")})
-    with open_device(board.url, chip="esp32c3", before="no-reset", after=None) as device:
+    with open_device(ConnectOptions(board.url, "esp32c3", before="no-reset"), after=None) as device:
         device.attach_flash()
         device.configure_flash_size("detect")
         table = read_partition_table(device)

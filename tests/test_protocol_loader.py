@@ -1,4 +1,4 @@
-"""RomLoader against a scripted ROM: identification, chip facts, commands, and the packets
+"""The loader against a scripted ROM: identification, chip facts, commands, and the packets
 compared with what the stock esptool 5.6 sends for the same operations."""
 
 from __future__ import annotations
@@ -23,9 +23,12 @@ from espforge.errors import (
     WrongChipError,
 )
 from espforge.link.slip import slip_encode
-from espforge.protocol import loader as loader_module
+from espforge.protocol import connect as connect_module
 from espforge.protocol.commands import Opcode, Request, encode_response
-from espforge.protocol.loader import RomLoader, connect, connect_over, esp8266_erase_size
+from espforge.protocol.connect import ConnectOptions, connect, connect_over
+from espforge.protocol.dialect import esp8266_erase_size
+from espforge.protocol.loader import Loader
+from espforge.protocol.resets import hard_reset
 from test_protocol_channel import FAST, FakePort, ScriptedRom
 
 # A register file every chip can be identified and read from: plausible eFuse contents.
@@ -46,7 +49,9 @@ def rom_for(chip: ChipSpec, **options) -> ScriptedRom:
 
 def connected(chip: ChipSpec, rom: ScriptedRom | None = None, requested: str = "auto"):
     port = FakePort(rom or rom_for(chip))
-    return connect_over(port, requested, before="no-reset", settings=FAST), port
+    return connect_over(
+        port, ConnectOptions(chip=requested, before="no-reset", settings=FAST)
+    ), port
 
 
 @pytest.mark.parametrize("chip", all_chips(), ids=lambda chip: chip.name)
@@ -93,7 +98,7 @@ def test_esp32s2_in_secure_download_mode_is_told_by_its_refused_magic_read() -> 
         return reply
 
     port = FakePort(rom, refuse_reads)
-    loader = connect_over(port, before="no-reset", settings=FAST)
+    loader = connect_over(port, ConnectOptions(before="no-reset", settings=FAST))
     assert (loader.chip, loader.secure_download_mode) == (chip, True)
 
 
@@ -102,7 +107,7 @@ def test_no_sync_reply_gives_a_diagnosis_from_what_the_chip_printed() -> None:
     boot_log = b"rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n"
     port = FakePort(rom_for(chip), lambda request, reply: boot_log)
     with pytest.raises(ConnectError, match=r"wrong boot mode \(0x13\).*hold BOOT") as caught:
-        connect_over(port, before="no-reset", connect_attempts=1, settings=FAST)
+        connect_over(port, ConnectOptions(before="no-reset", connect_attempts=1, settings=FAST))
     assert boot_log in caught.value.chip_output
 
 
@@ -141,7 +146,7 @@ def packets(requests: list[Request]) -> list[tuple[int, bytes, int]]:
     return [(r.opcode, r.data, r.checksum) for r in requests]
 
 
-def _our_flash_session(loader: RomLoader, data: bytes, packed: bytes) -> None:
+def _our_flash_session(loader: Loader, data: bytes, packed: bytes) -> None:
     blocks = loader.flash_begin(len(data), 0x10000)
     for seq in range(blocks):
         loader.flash_block(data[seq * 0x400 : (seq + 1) * 0x400], seq)
@@ -152,7 +157,7 @@ def _our_flash_session(loader: RomLoader, data: bytes, packed: bytes) -> None:
         assert loader.flash_md5(0x20000, len(data)) == bytes.fromhex(
             "d41d8cd98f00b204e9800998ecf8427e"
         )
-        loader.read_flash_slow(0x1000, 100)
+        loader.read_flash(0x1000, 100)
     loader.spi_attach()
     loader.spi_set_params(4 * 1024 * 1024)
     loader.mem_begin(16, 1, 0x1800, 0x40080000)
@@ -234,7 +239,7 @@ def test_esp32_baud_change_scales_by_the_rom_calibrated_clock_as_esptool() -> No
 def test_esp8266_rom_cannot_do_what_it_lacks() -> None:
     loader, _ = connected(get_chip("esp8266"))
     with pytest.raises(NotSupportedError, match="read flash.*stub"):
-        loader.read_flash_slow(0, 64)
+        loader.read_flash(0, 64)
     with pytest.raises(NotSupportedError):
         loader.change_baud(460800)
     with pytest.raises(NotSupportedError):
@@ -316,40 +321,40 @@ def test_register_packets() -> None:
 
 def test_connect_through_a_pyserial_url_diagnoses_silence() -> None:
     with pytest.raises(ConnectError, match="no answer at all on loop://: check"):
-        connect("loop://", before="no-reset", connect_attempts=1, settings=FAST)
+        connect(ConnectOptions("loop://", before="no-reset", connect_attempts=1, settings=FAST))
 
 
 def test_without_a_port_every_candidate_is_tried(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(loader_module, "candidate_ports", lambda port_filter: ["loop://"] * 2)
+    monkeypatch.setattr(connect_module, "candidate_ports", lambda port_filter: ["loop://"] * 2)
     with pytest.raises(ConnectError, match="any of the 2 serial ports found"):
-        loader_module.connect(None, before="no-reset", connect_attempts=1, settings=FAST)
-    monkeypatch.setattr(loader_module, "candidate_ports", lambda port_filter: [])
+        connect(ConnectOptions(before="no-reset", connect_attempts=1, settings=FAST))
+    monkeypatch.setattr(connect_module, "candidate_ports", lambda port_filter: [])
     with pytest.raises(PortError, match="no serial ports found") as caught:
-        loader_module.connect(None, settings=FAST)
+        connect(ConnectOptions(settings=FAST))
     assert caught.value.reason == "none-found"
 
 
 def test_an_unknown_chip_name_fails_before_opening_anything() -> None:
     with pytest.raises(EspforgeError, match="unknown chip 'esp99'"):
-        connect("/dev/does-not-matter", chip="esp99", settings=FAST)
+        connect(ConnectOptions("/dev/does-not-matter", chip="esp99", settings=FAST))
 
 
 def test_a_port_that_is_not_there_yet_is_tried_again(tmp_path, monkeypatch) -> None:
     opened: list[str] = []
-    real_open = loader_module.open_port
+    real_open = connect_module.open_port
 
     def counting_open(name, *args):
         opened.append(name)
         return real_open(name, *args)
 
-    monkeypatch.setattr(loader_module, "open_port", counting_open)
+    monkeypatch.setattr(connect_module, "open_port", counting_open)
     missing = str(tmp_path / "ttyUSB7")
     retrying = Settings(open_port_attempts=3)
     with pytest.raises(PortError, match="does not exist"):
-        connect(missing, chip="esp32", settings=retrying)
+        connect(ConnectOptions(missing, chip="esp32", settings=retrying))
     assert opened == [missing] * 3
     with pytest.raises(PortError):
-        connect(missing, settings=retrying)  # only with --chip too, as esptool
+        connect(ConnectOptions(missing, settings=retrying))  # only with --chip too, as esptool
     assert len(opened) == 4
 
 
@@ -381,7 +386,7 @@ def test_esp32s3_hard_reset_clears_forced_download_first_as_esptool() -> None:
     loader, ours = connected(chip)
     esp = esptool_for(chip, FakePort(rom_for(chip)))
     start = len(ours.rom.requests)
-    loader.hard_reset()
+    hard_reset(loader)
     esp.hard_reset()
     assert packets(ours.rom.requests[start:]) == packets(esp._port.rom.requests)
     assert ours.rom.requests[start].opcode == Opcode.WRITE_REG

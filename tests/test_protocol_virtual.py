@@ -20,7 +20,8 @@ from espforge.errors import (
 )
 from espforge.link.port import register_url_handlers
 from espforge.protocol.commands import Opcode
-from espforge.protocol.loader import RomLoader, connect
+from espforge.protocol.connect import ConnectOptions, connect
+from espforge.protocol.loader import Loader
 
 pytest.importorskip("espforge.virtual.protocol_virtual")
 
@@ -45,7 +46,7 @@ def chip_params(names: list[str], slow: bool = False) -> list:
     return [pytest.param(name, marks=marks, id=name) for name in names]
 
 
-def write_plain(loader: RomLoader, offset: int, data: bytes) -> None:
+def write_plain(loader: Loader, offset: int, data: bytes) -> None:
     size = loader.flash_block_size
     blocks = loader.flash_begin(len(data), offset)
     for seq in range(blocks):
@@ -53,7 +54,7 @@ def write_plain(loader: RomLoader, offset: int, data: bytes) -> None:
         loader.flash_block(block + b"\xff" * (size - len(block)), seq)
 
 
-def write_compressed(loader: RomLoader, offset: int, data: bytes) -> None:
+def write_compressed(loader: Loader, offset: int, data: bytes) -> None:
     packed = zlib.compress(data, 9)
     size = loader.flash_block_size
     blocks = loader.flash_defl_begin(len(data), len(packed), offset)
@@ -63,7 +64,7 @@ def write_compressed(loader: RomLoader, offset: int, data: bytes) -> None:
 
 @pytest.mark.parametrize("name", chip_params(REPRESENTATIVE) + chip_params(OTHERS, slow=True))
 def test_a_rom_session_end_to_end(name: str) -> None:
-    with connect(f"virtual://{name}?flash_size=2MB", baud=460800) as loader:
+    with connect(ConnectOptions(f"virtual://{name}?flash_size=2MB", baud=460800)) as loader:
         virtual = loader.port.chip
         assert loader.chip.name == name
         assert loader.read_mac() == virtual.identity.mac
@@ -76,25 +77,25 @@ def test_a_rom_session_end_to_end(name: str) -> None:
         assert virtual.flash.read(0x10000, len(DATA)) == DATA
         if not loader.chip.rom.flash_md5:
             with pytest.raises(NotSupportedError):
-                loader.read_flash_slow(0x10000, 64)
+                loader.read_flash(0x10000, 64)
             return
         assert loader.port.baudrate == 460800
         write_compressed(loader, 0x20000, DATA[::-1])
         assert loader.flash_md5(0x10000, len(DATA)) == hashlib.md5(DATA).digest()
         assert loader.flash_md5(0x20000, len(DATA)) == hashlib.md5(DATA[::-1]).digest()
-        assert loader.read_flash_slow(0x1FFF0, 100) == b"\xff" * 16 + DATA[::-1][:84]
+        assert loader.read_flash(0x1FFF0, 100) == b"\xff" * 16 + DATA[::-1][:84]
 
 
 def test_flash_persists_in_its_file(tmp_path) -> None:
     image = tmp_path / "flash.bin"
-    with connect(f"virtual://esp32c3?flash={image}&flash_size=1MB") as loader:
+    with connect(ConnectOptions(f"virtual://esp32c3?flash={image}&flash_size=1MB")) as loader:
         write_plain(loader, 0x8000, DATA)
-    with connect(f"virtual://esp32c3?flash={image}&flash_size=1MB") as loader:
-        assert loader.read_flash_slow(0x8000, len(DATA)) == DATA
+    with connect(ConnectOptions(f"virtual://esp32c3?flash={image}&flash_size=1MB")) as loader:
+        assert loader.read_flash(0x8000, len(DATA)) == DATA
 
 
 def test_secure_download_mode_on_the_virtual_chip() -> None:
-    with connect("virtual://esp32s3?sdm=1") as loader:
+    with connect(ConnectOptions("virtual://esp32s3?sdm=1")) as loader:
         assert loader.secure_download_mode
         with pytest.raises(SecureDownloadModeError):
             loader.read_mac()
@@ -104,7 +105,7 @@ def test_secure_download_mode_on_the_virtual_chip() -> None:
 
 def test_a_chip_running_its_application_is_diagnosed() -> None:
     with pytest.raises(ConnectError, match=r"wrong boot mode|running an application"):
-        connect("virtual://esp32?start=app", before="no-reset", connect_attempts=1)
+        connect(ConnectOptions("virtual://esp32?start=app", before="no-reset", connect_attempts=1))
 
 
 @pytest.mark.parametrize(
@@ -118,7 +119,7 @@ def test_a_chip_running_its_application_is_diagnosed() -> None:
 )
 def test_a_noisy_link_still_writes_the_right_data(faults: str) -> None:
     def session(url: str) -> int:
-        with connect(url, settings=QUICK) as loader:
+        with connect(ConnectOptions(url, settings=QUICK)) as loader:
             write_plain(loader, 0x10000, DATA * 3)
             write_compressed(loader, 0x30000, NOISE)
             assert loader.port.chip.flash.read(0x10000, len(DATA) * 3) == DATA * 3
@@ -155,7 +156,7 @@ def esptool_session(url: str):
 
 
 def espforge_session(url: str):
-    with connect(url) as loader:
+    with connect(ConnectOptions(url)) as loader:
         chip = loader.chip
         loader.read_reg(0x40001000 if chip.uses_magic_value else chip.uart_date_reg)
         write_plain(loader, 0x10000, DATA)
@@ -180,7 +181,7 @@ def test_espforge_sends_what_esptool_sends(name: str) -> None:
 
 def test_a_chip_that_resets_mid_write_fails_clearly() -> None:
     with (
-        connect("virtual://esp32c3?faults=reset_after=6", settings=QUICK) as loader,
+        connect(ConnectOptions("virtual://esp32c3?faults=reset_after=6", settings=QUICK)) as loader,
         pytest.raises(CommandFailed, match=r"failed to write block \d to flash: .*it reset"),
     ):
         write_plain(loader, 0x10000, DATA)
@@ -188,7 +189,9 @@ def test_a_chip_that_resets_mid_write_fails_clearly() -> None:
 
 def test_a_link_that_hangs_up_fails_clearly() -> None:
     with (
-        connect("virtual://esp32c3?faults=disconnect_after=5", settings=QUICK) as loader,
+        connect(
+            ConnectOptions("virtual://esp32c3?faults=disconnect_after=5", settings=QUICK)
+        ) as loader,
         pytest.raises(PortError, match="failed .* unplugged or reset") as caught,
     ):
         write_plain(loader, 0x10000, DATA)
@@ -204,7 +207,7 @@ def test_the_virtual_chip_over_a_socket_and_a_pty(server_kind: str) -> None:
     with getattr(transports, server_kind)(chip) as server:
         # A socket cannot reset the chip (connect falls back to no-reset); a PTY ignores the
         # modem lines, and the chip waits in download mode from the start either way.
-        with connect(server.port, baud=921600) as loader:
+        with connect(ConnectOptions(server.port, baud=921600)) as loader:
             assert loader.chip.name == "esp32s3"
             write_compressed(loader, 0x1000, NOISE)
             assert loader.flash_md5(0x1000, len(NOISE)) == hashlib.md5(NOISE).digest()

@@ -19,7 +19,9 @@ from espforge.cli.main import build_cli
 from espforge.errors import PortError
 from espforge.flash import WriteOptions, check_inputs, execute_plan, open_device, plan_write
 from espforge.image.flash_input import FlashInput
-from espforge.protocol.stub import StubError, StubSource, parse_stub, stub_file_names
+from espforge.protocol.connect import ConnectOptions
+from espforge.protocol.dialect import STUB_DIALECT
+from espforge.protocol.stub_image import StubError, StubSource, parse_stub, stub_file_names
 from espforge.virtual.chip import BootState
 from espforge.virtual.config import chip_from_options
 from espforge.virtual.transports import TcpServer
@@ -216,11 +218,11 @@ def test_an_interrupted_read_ends_in_a_clear_error(tmp_path: Path, monkeypatch) 
     # The chip hangs up after the READ_FLASH command, with the first packets sent.
     port = f"virtual://esp32c3?flash={tmp_path / 'flash.bin'}&faults=disconnect_after=12"
     with (
-        open_device(port, chip="esp32c3", before="no-reset", after=None, connect_attempts=1,
-                    stub=StubSource(str(stub_file("esp32c3")))) as device,
+        open_device(ConnectOptions(port, "esp32c3", before="no-reset", connect_attempts=1),
+                    after=None, stub=StubSource(str(stub_file("esp32c3")))) as device,
         pytest.raises(PortError, match="failed .*hung up.*Reconnect it and try again"),
     ):  # fmt: skip
-        assert device.stub_running
+        assert device.loader.dialect is STUB_DIALECT
         commands = len(device.loader.port.chip.command_log)
         device.loader.port.chip.options.faults.disconnect_after = commands + 1
         device.loader.read_flash(0, 0x100000)
@@ -235,13 +237,13 @@ def test_a_write_whose_link_drops_is_sent_again_through_a_new_stub(
     flash_file = tmp_path / "flash.bin"
     port = f"virtual://esp32c3?flash={flash_file}&faults=disconnect_after=1000"
     inputs = [FlashInput(0, payload.read_bytes(), "payload")]
-    with open_device(port, chip="esp32c3", before="no-reset", after=None, connect_attempts=1,
-                     stub=StubSource(str(stub_file("esp32c3")))) as device:  # fmt: skip
+    with open_device(ConnectOptions(port, "esp32c3", before="no-reset", connect_attempts=1),
+                     after=None, stub=StubSource(str(stub_file("esp32c3")))) as device:  # fmt: skip
         plan = plan_write(device, check_inputs(inputs), WriteOptions())
         chip = device.loader.port.chip
         chip.options.faults.disconnect_after = len(chip.command_log) + 2  # BEGIN, one block
         execute_plan(device, plan)
-        assert device.stub_running and device.loader.port.chip is not chip
+        assert device.loader.dialect is STUB_DIALECT and device.loader.port.chip is not chip
         assert [entry.name for entry in device.loader.port.chip.command_log].count("MEM_END") == 1
     assert flash_file.read_bytes()[: len(payload.read_bytes())] == payload.read_bytes()
 
@@ -251,8 +253,8 @@ def test_an_interrupted_write_ends_in_a_clear_error(tmp_path: Path, monkeypatch,
     short_timeouts(monkeypatch, tmp_path)
     port = f"virtual://esp32c3?flash={tmp_path / 'flash.bin'}&faults=disconnect_after=1000"
     inputs = [FlashInput(0, payload.read_bytes(), "payload")]
-    with open_device(port, chip="esp32c3", before="no-reset", after=None, connect_attempts=1,
-                     stub=StubSource(str(stub_file("esp32c3")))) as device:  # fmt: skip
+    with open_device(ConnectOptions(port, "esp32c3", before="no-reset", connect_attempts=1),
+                     after=None, stub=StubSource(str(stub_file("esp32c3")))) as device:  # fmt: skip
         plan = plan_write(device, check_inputs(inputs), WriteOptions())
         chip = device.loader.port.chip
         chip.options.faults.disconnect_after = len(chip.command_log) + 2  # BEGIN, one block
@@ -291,9 +293,10 @@ def test_the_stub_directory_comes_from_the_config_file(tmp_path: Path, monkeypat
 def test_the_stub_for_the_chip_revision_is_chosen(tmp_path: Path, revision, expected) -> None:
     port = f"virtual://esp32p4?flash={tmp_path / 'flash.bin'}&revision={revision}"
     source = StubSource(directory=str(STUB_DIR))
-    with open_device(port, chip="esp32p4", before="no-reset", after=None, stub=source) as device:
-        assert device.stub_running
-        assert Path(device.stub_image.source).name == expected
+    options = ConnectOptions(port, "esp32p4", before="no-reset")
+    with open_device(options, after=None, stub=source) as device:
+        assert device.loader.dialect is STUB_DIALECT
+        assert Path(device.loader.stub_image.source).name == expected
 
 
 @pytest.mark.parametrize("stub", [True, False])

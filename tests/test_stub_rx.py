@@ -15,8 +15,10 @@ from espforge.config import Settings
 from espforge.errors import ProtocolError
 from espforge.image.firmware import checksum
 from espforge.protocol.commands import Opcode
-from espforge.protocol.loader import connect
-from espforge.protocol.stub import StubLoader, load_stub_file, start_stub
+from espforge.protocol.connect import ConnectOptions, connect
+from espforge.protocol.loader import Loader
+from espforge.protocol.stub import start_stub
+from espforge.protocol.stub_image import load_stub_file
 from espforge.virtual.stub_rx import StubReceiver
 
 QUICK = Settings(timeout=1.0)
@@ -54,17 +56,17 @@ def test_a_command_overwritten_in_the_slot_before_it_was_taken_overruns() -> Non
 
 
 @pytest.fixture
-def stub() -> StubLoader:
+def stub() -> Loader:
     esptool = pytest.importorskip("esptool", reason="esptool's stub files are absent")
     stubs = Path(esptool.__file__).parent / "targets" / "stub_flasher" / "2"
     # Flash work takes its time; the link none (so frames sent at once arrive at once).
-    loader = connect("virtual://esp32c3?flash_timing=1", settings=QUICK)
-    stub = start_stub(loader, load_stub_file(stubs / "esp32c3.json"))
-    yield stub
-    stub.port.close()
+    loader = connect(ConnectOptions("virtual://esp32c3?flash_timing=1", settings=QUICK))
+    start_stub(loader, load_stub_file(stubs / "esp32c3.json"))
+    yield loader
+    loader.port.close()
 
 
-def test_two_md5_requests_in_flight_are_both_answered(stub: StubLoader) -> None:
+def test_two_md5_requests_in_flight_are_both_answered(stub: Loader) -> None:
     md5 = struct.pack("<IIII", 0, 0x100000, 0, 0)
     stub.channel.send(Opcode.SPI_FLASH_MD5, md5)
     stub.channel.send(Opcode.SPI_FLASH_MD5, md5)
@@ -73,7 +75,7 @@ def test_two_md5_requests_in_flight_are_both_answered(stub: StubLoader) -> None:
     assert not stub.port.chip.stub_receiver.overrun
 
 
-def test_a_third_request_in_flight_loses_the_stub(stub: StubLoader) -> None:
+def test_a_third_request_in_flight_loses_the_stub(stub: Loader) -> None:
     md5 = struct.pack("<IIII", 0, 0x100000, 0, 0)  # half a second of hashing each
     for _ in range(3):
         stub.channel.send(Opcode.SPI_FLASH_MD5, md5)
@@ -83,7 +85,7 @@ def test_a_third_request_in_flight_loses_the_stub(stub: StubLoader) -> None:
             stub.channel.await_response(Opcode.SPI_FLASH_MD5, 3.0)
 
 
-def test_data_blocks_sent_without_waiting_for_answers_lose_the_stub(stub: StubLoader) -> None:
+def test_data_blocks_sent_without_waiting_for_answers_lose_the_stub(stub: Loader) -> None:
     data = os.urandom(0x4000 * 3)  # incompressible: three full blocks to program
     compressed = zlib.compress(data, 9)
     blocks = stub.flash_defl_begin(len(data), len(compressed), 0x10000)

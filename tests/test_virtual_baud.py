@@ -18,15 +18,17 @@ from espforge.config import Settings
 from espforge.errors import ProtocolError
 from espforge.link.port import register_url_handlers
 from espforge.protocol.commands import Opcode
-from espforge.protocol.loader import RomLoader, connect
-from espforge.protocol.stub import load_stub_file, start_stub
+from espforge.protocol.connect import ConnectOptions, connect
+from espforge.protocol.loader import Loader
+from espforge.protocol.stub import start_stub
+from espforge.protocol.stub_image import load_stub_file
 from espforge.virtual.config import chip_from_options
 from espforge.virtual.transports import PtyServer
 
 QUICK = Settings(timeout=0.3)
 
 
-def answers(loader: RomLoader) -> bool:
+def answers(loader: Loader) -> bool:
     """Whether the chip still hears the host and the host understands the chip."""
     try:
         loader.read_reg(loader.chip.uart_clkdiv_reg)
@@ -37,7 +39,7 @@ def answers(loader: RomLoader) -> bool:
 
 @pytest.mark.parametrize("baud", [9600, 57600, 115200])
 def test_the_rom_takes_the_rate_the_host_syncs_at(baud: int) -> None:
-    loader = connect("virtual://esp32c3", baud=baud, settings=QUICK)
+    loader = connect(ConnectOptions("virtual://esp32c3", baud=baud, settings=QUICK))
     assert loader.port.baudrate == baud
     assert loader.port.chip.baud == baud
     assert answers(loader)
@@ -58,14 +60,14 @@ def esp32c3_port(how: str):
 @pytest.mark.parametrize("how", ["in-process", "pty"])
 def test_a_host_that_does_not_follow_a_rate_change_is_not_heard(how: str) -> None:
     with esp32c3_port(how) as port:
-        loader = connect(port, before="no-reset", settings=QUICK)
+        loader = connect(ConnectOptions(port, before="no-reset", settings=QUICK))
         try:
             check_a_missed_rate_change(loader)
         finally:
             loader.port.close()
 
 
-def check_a_missed_rate_change(loader: RomLoader) -> None:
+def check_a_missed_rate_change(loader: Loader) -> None:
     loader.channel.send(Opcode.CHANGE_BAUDRATE, struct.pack("<II", 460800, 0))
     loader.channel.await_response(Opcode.CHANGE_BAUDRATE, 1.0)  # still at the old rate
     assert not answers(loader)  # the host stayed at 115200
@@ -76,14 +78,14 @@ def check_a_missed_rate_change(loader: RomLoader) -> None:
 
 @pytest.mark.parametrize("chip", ["esp32", "esp32c2"])
 def test_rom_rate_changes_make_up_for_a_26_mhz_crystal(chip: str) -> None:
-    loader = connect(f"virtual://{chip}?crystal=26", baud=921600, settings=QUICK)
+    loader = connect(ConnectOptions(f"virtual://{chip}?crystal=26", baud=921600, settings=QUICK))
     assert abs(loader.port.chip.baud - 921600) <= 0.04 * 921600
     assert answers(loader)
     loader.port.close()
 
 
 def test_a_rom_that_assumes_40_mhz_is_off_by_the_crystal_ratio_unless_told() -> None:
-    loader = connect("virtual://esp32c2?crystal=26", settings=QUICK)
+    loader = connect(ConnectOptions("virtual://esp32c2?crystal=26", settings=QUICK))
     loader._switch_baud(921600, struct.pack("<II", 921600, 0))
     assert loader.port.chip.baud == 921600 * 26 // 40
     assert not answers(loader)
@@ -93,8 +95,9 @@ def test_a_rom_that_assumes_40_mhz_is_off_by_the_crystal_ratio_unless_told() -> 
 def stub_loader(url: str):
     esptool = pytest.importorskip("esptool", reason="esptool's stub files are absent")
     stubs = Path(esptool.__file__).parent / "targets" / "stub_flasher" / "2"
-    loader = connect(url, settings=QUICK)
-    return start_stub(loader, load_stub_file(stubs / f"{loader.chip.name}.json"))
+    loader = connect(ConnectOptions(url, settings=QUICK))
+    start_stub(loader, load_stub_file(stubs / f"{loader.chip.name}.json"))
+    return loader
 
 
 def test_a_stub_scales_its_rate_by_the_old_rate_the_host_claims() -> None:

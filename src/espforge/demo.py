@@ -47,6 +47,7 @@ from espforge.image.firmware import FLASH_MODES
 from espforge.image.flash_input import FlashInput
 from espforge.image.info import image_info
 from espforge.image.merge import MergeOptions, merge_bin
+from espforge.protocol.connect import ConnectOptions
 
 CHIP_NAME = "esp32c3"
 PROJECT_NAME = "espforge-demo"
@@ -269,7 +270,7 @@ def _flash_virtual_chip(chip: ChipSpec, artifacts: _Artifacts) -> None:
     def device_command(*words: object) -> None:
         _command("--chip", chip.name, "--port", f"'{port}'", *words)
 
-    with _library_log_indented(), open_device(port, chip=chip.name) as device:
+    with _library_log_indented(), open_device(ConnectOptions(port, chip.name)) as device:
         device_command("write-flash", "0x0", artifacts.merged)
         device.attach_flash()
         plan = plan_write(device, check_inputs(inputs), WriteOptions())

@@ -44,8 +44,9 @@ from espforge.flash.memory import format_mac
 from espforge.flash.read import check_can_read, read_flash_reporting
 from espforge.image.flash_params import flash_size_bytes
 from espforge.image.merge import read_merge_input
-from espforge.protocol.loader import SECURE_DOWNLOAD_MODE_COMMANDS, SecurityInfo
-from espforge.protocol.stub import StubSource
+from espforge.protocol.connect import ConnectOptions
+from espforge.protocol.security import SECURE_DOWNLOAD_MODE_COMMANDS, SecurityInfo
+from espforge.protocol.stub_image import StubSource
 
 Handler = Callable[..., None]
 Preparation = Callable[[Invocation], dict[str, Any]]
@@ -93,14 +94,16 @@ def _connected(invocation: Invocation, reset: bool) -> Iterator[Device]:
     settings = invocation.settings
     after = settings.after if reset else None
     with open_device(
-        settings.port,
-        chip=settings.chip,
-        baud=settings.baud,
-        before=settings.before,
+        ConnectOptions(
+            port=settings.port,
+            chip=settings.chip,
+            baud=settings.baud,
+            before=settings.before,
+            connect_attempts=settings.connect_attempts,
+            trace=settings.trace,
+            port_filter=settings.port_filter,
+        ),
         after=after,
-        connect_attempts=settings.connect_attempts,
-        trace=settings.trace,
-        port_filter=settings.port_filter,
         stub=None if settings.no_stub else StubSource(settings.stub_file, settings.stub_dir),
     ) as device:
         _print_banner(invocation, device)

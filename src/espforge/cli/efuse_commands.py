@@ -522,13 +522,16 @@ def _session(ctx: click.Context, options: dict) -> Iterator[Any]:
         yield EfuseSession(table, controller, session_options, out=_echo, ask=_ask)
         return
     from espforge.flash.device import open_device
+    from espforge.protocol.connect import ConnectOptions
 
     after = options["after"]
     with open_device(
-        options["port"] or getattr(settings, "port", None),
-        chip=chip,
-        baud=options["baud"] or getattr(settings, "baud", 115200),
-        before=options["before"] or getattr(settings, "before", "default-reset"),
+        ConnectOptions(
+            port=options["port"] or getattr(settings, "port", None),
+            chip=chip,
+            baud=options["baud"] or getattr(settings, "baud", 115200),
+            before=options["before"] or getattr(settings, "before", "default-reset"),
+        ),
         after=None if after == "no-reset" else after,
     ) as device:
         loader = device.loader

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from espforge.cli.commands import Invocation
-from espforge.protocol.stub import load_stub_file
+from espforge.protocol.stub_image import load_stub_file
 
 
 def run_stub_info(invocation: Invocation) -> None:

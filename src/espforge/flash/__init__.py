@@ -1,9 +1,10 @@
-"""Flash operations as users think of them, on top of the ROM bootloader client.
+"""Flash operations as users think of them, on top of the bootloader client.
 
     from espforge.flash import WriteOptions, check_inputs, execute_plan, open_device, plan_write
     from espforge.image.flash_input import FlashInput
+    from espforge.protocol.connect import ConnectOptions
 
-    with open_device("/dev/ttyUSB0", chip="esp32c3") as device:
+    with open_device(ConnectOptions("/dev/ttyUSB0", chip="esp32c3")) as device:
         device.attach_flash()
         inputs = check_inputs([FlashInput(0x0, image, "app.bin")])
         plan = plan_write(device, inputs, WriteOptions())

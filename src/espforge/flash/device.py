@@ -1,21 +1,22 @@
 """A chip in download mode as the flash operations see it: its flash chip, size and checksums.
 
-`Device` wraps the ROM protocol client (`RomLoader`) with what every flash operation needs first:
-attaching the SPI flash, its JEDEC id and size, telling the ROM that size, MD5 digests, and the
-security state that decides what may be done. Operations live in the sibling modules
-(`write`, `read`, `erase`, `memory`); `open_device` connects and hands back a `Device`.
+`Device` wraps the bootloader client (`Loader`, ROM or flasher stub) with what every flash
+operation needs first: attaching the SPI flash, its JEDEC id and size, telling the chip that
+size, MD5 digests, and the security state that decides what may be done. Operations live in
+the sibling modules (`write`, `read`, `erase`, `memory`); `open_device` connects and hands back
+a `Device`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from espforge.chips import ChipSpec
 from espforge.errors import (
-    CommandFailed,
     EspforgeError,
     NotSupportedError,
     ProtocolError,
@@ -27,8 +28,10 @@ from espforge.image.flash_params import flash_size_bytes
 from espforge.logs import library_logger
 
 if TYPE_CHECKING:
-    from espforge.protocol.loader import RomLoader, SecurityInfo
-    from espforge.protocol.stub import StubImage, StubSource
+    from espforge.protocol.connect import ConnectOptions
+    from espforge.protocol.loader import Loader
+    from espforge.protocol.security import SecurityInfo
+    from espforge.protocol.stub_image import StubSource
 
 log = library_logger(__name__)
 
@@ -50,11 +53,11 @@ SpiConnection = str | tuple[int, int, int, int, int]
 
 
 class Device:
-    """A connected chip's ROM bootloader, with the flash facts it has learnt cached."""
+    """A connected chip's bootloader, with the flash facts it has learnt cached."""
 
     def __init__(
         self,
-        loader: RomLoader,
+        loader: Loader,
         progress: ProgressBus | None = None,
         before: str = "default-reset",
         connect_attempts: int = 7,
@@ -67,9 +70,6 @@ class Device:
         self._flash_id: FlashId | None = None
         self._attach_word: int | None = None
         self._configured_size: int | None = None
-        self.stub_running = False  # the loader speaks a flasher stub's dialect
-        self._rom_loader = loader
-        self.stub_image: StubImage | None = None  # the stub started (to start again after a reset)
 
     @property
     def chip(self) -> ChipSpec:
@@ -86,45 +86,24 @@ class Device:
     # What the dialect in use offers: a stub has all of these, ROMs some.
     @property
     def can_compress(self) -> bool:
-        return self.stub_running or self.chip.rom.compressed_writes
+        return self.loader.dialect.compressed_writes
 
     @property
     def can_md5(self) -> bool:
-        return self.stub_running or self.chip.rom.flash_md5
+        return self.loader.dialect.flash_md5
 
     @property
     def can_read(self) -> bool:
-        return self.stub_running or self.chip.rom.read_flash_slow
+        return self.loader.dialect.can_read
 
     # ------------------------------------------------------------------ flasher stub
 
     def start_stub(self, source: StubSource, baud: int, connected_baud: int) -> None:
         """Run the flasher stub from `source` (or keep using one left running), then switch
         the link to `baud`; without a stub, or when it does not start, the ROM carries on."""
-        from espforge.protocol.stub import StubError, adopt_running_stub, start_stub
+        from espforge.protocol.stub import run_flasher_stub
 
-        if self.before == "no-reset-no-sync" or self.loader.stub_detected:
-            self._use_stub(adopt_running_stub(self.loader), None)
-        elif self.secure_download_mode:
-            log.warning(
-                "Stub flasher is not supported in Secure Download Mode; using the ROM bootloader."
-            )
-        else:
-            image = source.image_for(self.chip, self._major_revision)
-            if image is None:
-                log.info(
-                    "Note: espforge talks to the ROM bootloader directly (as esptool does with "
-                    f"--no-stub): {source.describe_absence(self.chip)}."
-                )
-            else:
-                try:
-                    self._use_stub(start_stub(self.loader, image), image)
-                except (StubError, CommandFailed) as error:  # not greeting, or not loadable
-                    log.warning(
-                        f"The flasher stub did not start ({error}); carrying on with the ROM "
-                        "bootloader."
-                    )
-                    self.loader.synchronise(self.before, self.connect_attempts)
+        run_flasher_stub(self.loader, source, self.before, self.connect_attempts)
         if baud > connected_baud:
             try:
                 self.loader.change_baud(baud)
@@ -133,14 +112,6 @@ class Device:
                     f"ROM doesn't support changing baud rate. Keeping initial baud rate "
                     f"{connected_baud}."
                 )
-
-    def _use_stub(self, loader: RomLoader, image: StubImage | None) -> None:
-        self.loader = loader
-        self.stub_running = True
-        self.stub_image = image
-
-    def _major_revision(self) -> int | None:
-        return None if self.chip.revision is None else self.loader.chip_revision()[0]
 
     # ------------------------------------------------------------------ flash chip
 
@@ -215,26 +186,14 @@ class Device:
     def reconnect(self, reopen_port: bool = False) -> None:
         """Get a chip that reset or dropped off the link back: reopen the port (when it
         failed), reset into download mode and sync as at first, then attach the flash and set
-        its size again (a reset forgets both)."""
-        if reopen_port:
-            self.loader.port.close()
-            self.loader.port.open()
-        self.loader.synchronise(self.before, self.connect_attempts)
-        if self.stub_running:
-            self._restart_stub()
+        its size again (a reset forgets both). A flasher stub is started again."""
+        from espforge.protocol.stub import reconnect
+
+        reconnect(self.loader, self.before, self.connect_attempts, reopen_port)
         if self._attach_word is not None:
             self.loader.spi_attach(self._attach_word)
         if self._configured_size is not None:
             self.loader.spi_set_params(self._configured_size)
-
-    def _restart_stub(self) -> None:
-        """A reset ended the stub: start it again, or go on with the ROM if it cannot be."""
-        from espforge.protocol.stub import start_stub
-
-        if self.stub_image is None:
-            self.loader, self.stub_running = self._rom_loader, False
-            return
-        self.loader = start_stub(self._rom_loader, self.stub_image)
 
     def check_access(self, address: int, size: int) -> None:
         """Refuse a read or erase the ROM cannot address or that ends past the flash."""
@@ -349,17 +308,12 @@ def _is_good_xmc_part(flash_id: FlashId) -> bool:
 
 @contextmanager
 def open_device(
-    port: str | None,
-    chip: str = "auto",
-    baud: int = 115200,
-    before: str = "default-reset",
+    connection: ConnectOptions,
     after: str | None = "hard-reset",
-    connect_attempts: int = 7,
-    trace: bool = False,
-    port_filter: Iterable[str] = (),
     stub: StubSource | None = None,
 ) -> Iterator[Device]:
-    """Connect to the chip on `port` (None: the first port where one answers) and yield it.
+    """Connect as `connection` says (no port: the first port where a chip answers) and yield
+    the device.
 
     With a `stub` source the flasher stub is started (see `Device.start_stub`); None talks to
     the ROM bootloader only (--no-stub).
@@ -368,20 +322,15 @@ def open_device(
     loaded into RAM) - also after an error, as esptool does, when the link still allows it -
     and the port is closed.
     """
-    from espforge.protocol.loader import connect, sync_baud
+    from espforge.protocol import connect as connecting
+    from espforge.protocol.baud import sync_baud
+    from espforge.protocol.resets import run_reset
 
     # A stub changes the baud rate itself, once it runs (as esptool does).
+    baud, before = connection.baud, connection.before
     connected_baud = baud if stub is None else sync_baud(baud, before)
-    loader = connect(
-        port,
-        chip=chip,
-        baud=connected_baud,
-        before=before,
-        connect_attempts=connect_attempts,
-        trace=trace,
-        port_filter=port_filter,
-    )
-    device = Device(loader, before=before, connect_attempts=connect_attempts)
+    loader = connecting.connect(replace(connection, baud=connected_baud))
+    device = Device(loader, before=before, connect_attempts=connection.connect_attempts)
     try:
         if stub is not None:
             device.start_stub(stub, baud, connected_baud)
@@ -389,10 +338,10 @@ def open_device(
     except BaseException:
         if after is not None:
             with suppress(Exception):  # the error that got us here is the one to report
-                device.loader.run_reset(after)
+                run_reset(loader, after)
         raise
     else:
         if after is not None:
-            device.loader.run_reset(after)
+            run_reset(loader, after)
     finally:
         loader.close()

@@ -82,13 +82,11 @@ def _detected_size(device: Device) -> int:
 
 
 def _erase(device: Device, address: int, size: int, whole: bool = False) -> None:
-    """A stub erases on request (ERASE_FLASH for everything from 0); a ROM in FLASH_BEGIN."""
+    """Erase by the loader's erase commands (ERASE_FLASH for everything from 0)."""
     erasing = f"Erasing {size:#x} bytes at {address:#010x}"
     with device.progress.task(Operation.ERASE, size, erasing) as task:
-        if not device.stub_running:
-            device.loader.flash_begin(size, address)
-        elif whole:
-            device.loader.erase_flash()
+        if whole:
+            device.loader.erase_flash(size)
         else:
             device.loader.erase_region(address, size)
         task.update(size, f"Erased {size:#x} bytes at {address:#010x}")

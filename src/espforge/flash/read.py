@@ -43,10 +43,7 @@ def read_flash(device: Device, address: int, size: int) -> bytes:
             if done % PROGRESS_STEP == 0 or done == size:
                 task.update(done, f"Reading from {address + done:#010x}")
 
-        if device.stub_running:
-            data = device.loader.read_flash(address, size, report)
-        else:
-            data = device.loader.read_flash_slow(address, size, report)
+        data = device.loader.read_flash(address, size, report)
         if len(data) != size:
             raise EspforgeError(
                 f"the chip sent {len(data)} bytes of flash where {size} were asked; check the link"

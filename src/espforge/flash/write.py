@@ -157,7 +157,8 @@ def _announce_erase(transfer: Transfer) -> None:
 def _send(device: Device, transfer: Transfer, source: str) -> TransferResult:
     loader = device.loader
     payload = transfer.payload
-    if not device.stub_running:  # a stub erases as the data arrives
+    erases_on_begin = loader.dialect.erases_on_begin  # else it erases as the data arrives
+    if erases_on_begin:
         log.info("Erasing flash...")
     erase_started = time.monotonic()
     if transfer.compressed is not None:
@@ -167,7 +168,7 @@ def _send(device: Device, transfer: Transfer, source: str) -> TransferResult:
         )
     else:
         loader.flash_begin(len(transfer.data), transfer.address, encrypted=transfer.encrypted)
-    if not device.stub_running:
+    if erases_on_begin:
         log.info(f"Took {time.monotonic() - erase_started:.2f}s to erase flash block.")
 
     started = time.monotonic()
@@ -192,12 +193,7 @@ def _send(device: Device, transfer: Transfer, source: str) -> TransferResult:
                 loader.flash_block(block + b"\xff" * (block_size - len(block)), seq)
                 written += len(block)
             task.advance(len(block), f"Writing at {transfer.address + written:#010x}")
-    if device.stub_running:
-        # The stub answers this once the last block is in flash.
-        if transfer.compressed is not None:
-            loader.flash_defl_finish(reboot=False, timeout=timeout)
-        else:
-            loader.flash_finish(reboot=False)
+    loader.finish_write(compressed=transfer.compressed is not None, timeout=timeout)
     elapsed = time.monotonic() - started
     _report_written(transfer, elapsed)
     return TransferResult(

@@ -116,7 +116,7 @@ def _check_encryption_possible(
     chip = device.chip
     if not chip.flash_encryption:
         raise NotSupportedError(f"{chip.chip_name} does not support encrypted flashing.")
-    if not chip.rom.flash_begin_encrypted_word and not device.stub_running:
+    if not device.loader.dialect.begin_encrypt_word:
         raise NotSupportedError(
             f"{chip.chip_name} ROM bootloader does not support encrypted writes. Encrypted "
             "writing is only supported by the flasher stub. Do not use --no-stub when writing "
