@@ -18,8 +18,6 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from serial import SerialException
-
 from espforge.chips.base import FLASH_SECTOR_SIZE
 from espforge.errors import CommandFailed, EspforgeError, PortError, ProtocolError
 from espforge.flash.device import Device
@@ -127,7 +125,7 @@ def _send_with_retry(
     for attempt in range(1, WRITE_ATTEMPTS + 1):
         try:
             return _send(device, transfer, source)
-        except (ProtocolError, CommandFailed, PortError, SerialException) as error:
+        except (ProtocolError, CommandFailed, PortError) as error:
             if attempt == WRITE_ATTEMPTS or transfer.encrypted:
                 raise
             # The chip may have reset (a brown-out) or dropped off the link: get it back into
@@ -135,8 +133,8 @@ def _send_with_retry(
             log.info("\nLost connection, retrying...")
             log.debug("The transfer failed: %s", error)
             try:
-                device.reconnect(reopen_port=isinstance(error, (PortError, SerialException)))
-            except (EspforgeError, SerialException):
+                device.reconnect(reopen_port=isinstance(error, PortError))
+            except EspforgeError:
                 raise error from None
     raise AssertionError("unreachable")
 

@@ -18,6 +18,25 @@ OUTPUT_KEPT = 16 * 1024  # bytes of chip output kept for connection diagnostics
 Trace = Callable[[str], None]
 
 
+def port_failure(port, error: Exception) -> PortError:
+    """pyserial's or the OS's error on a port in use, as one clear line."""
+    return PortError(
+        f"the serial port {getattr(port, 'port', '')} failed ({error}): was the board unplugged "
+        "or reset? Reconnect it and try again",
+        "lost",
+    )
+
+
+@contextmanager
+def port_errors(port) -> Iterator[None]:
+    """A port that fails mid-session (unplugged, reset over USB) raises PortError, never
+    pyserial's own exceptions: layers above link/ know only espforge's errors."""
+    try:
+        yield
+    except (SerialException, OSError) as error:
+        raise port_failure(port, error) from None
+
+
 class FrameLink:
     """Frames in both directions over an open pyserial port.
 
@@ -38,7 +57,7 @@ class FrameLink:
         data = slip_encode(payload)
         if self.trace:
             self.trace(f"write {len(data)} bytes: {data.hex(' ')}")
-        with self._port_errors():
+        with port_errors(self.port):
             self.port.write(data)
 
     def read_frame(self, timeout: float) -> bytes | None:
@@ -52,7 +71,7 @@ class FrameLink:
     def _receive(self, deadline: float) -> bool:
         """Feed whatever arrives before `deadline` to the decoder; False once it has passed."""
         while True:
-            with self._port_errors():
+            with port_errors(self.port):
                 data = self.port.read(self.port.in_waiting or 1)
             if data:
                 self._feed(data)
@@ -81,23 +100,26 @@ class FrameLink:
 
     def read_waiting(self) -> None:
         """Take in whatever bytes have already arrived, without waiting."""
-        with self._port_errors():
+        with port_errors(self.port):
             waiting = self.port.in_waiting
             data = self.port.read(waiting) if waiting else b""
         if data:
             self._feed(data)
 
-    @contextmanager
-    def _port_errors(self) -> Iterator[None]:
-        """A port that fails mid-session (unplugged, reset over USB) is one clear line."""
-        try:
-            yield
-        except (SerialException, OSError) as error:
-            raise PortError(
-                f"the serial port {getattr(self.port, 'port', '')} failed ({error}): was the "
-                "board unplugged or reset? Reconnect it and try again",
-                "lost",
-            ) from None
+    def set_baudrate(self, baud: int) -> None:
+        with port_errors(self.port):
+            self.port.baudrate = baud
+
+    def reset_output(self) -> None:
+        """Drop bytes not yet sent."""
+        with port_errors(self.port):
+            self.port.reset_output_buffer()
+
+    def reopen(self) -> None:
+        """Close and open the port again (after it failed, e.g. a USB port re-enumerated)."""
+        with port_errors(self.port):
+            self.port.close()
+            self.port.open()
 
     def discard_input(self) -> None:
         """Forget pending frames and any half-received one; what arrived outside frames is kept

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from espforge.errors import EspforgeError
+from espforge.link.reader import port_failure
 from espforge.logs import library_logger
 
 try:  # POSIX only: setting both modem lines in one ioctl, and the tty's close behaviour
@@ -279,6 +280,6 @@ def perform_reset(port, strategy: ResetStrategy) -> None:
                     )
                 return
             if not attempts_left:
-                raise
+                raise port_failure(port, error) from None
             port.close()
             time.sleep(0.5)

@@ -459,7 +459,7 @@ class Loader(SpiFlashCommands):
         with contextlib.suppress(ProtocolError):
             self.channel.await_response(Opcode.CHANGE_BAUDRATE, self.settings.timeout)
         log.info("Changed.")
-        self.port.baudrate = baud
+        self.link.set_baudrate(baud)
         time.sleep(0.05)  # let the bytes sent around the switch arrive, then drop them
         self.link.discard_input()
 

@@ -80,8 +80,7 @@ def reconnect(loader: Loader, before: str, attempts: int, reopen_port: bool = Fa
     earlier session cannot be: the ROM carries on)."""
     image = loader.stub_image  # set while a stub this session started answers
     if reopen_port:
-        loader.port.close()
-        loader.port.open()
+        loader.link.reopen()
     loader.resync(before, attempts)
     if image is not None:
         start_stub(loader, image)

@@ -84,7 +84,7 @@ def _connect_attempt(
         link.read_waiting()  # the boot message, kept for the diagnosis
     for _ in range(SYNC_TRIES_PER_ATTEMPT):
         link.discard_input()
-        connection.port.reset_output_buffer()
+        link.reset_output()
         try:
             return connection.channel.sync()
         except ProtocolError:
