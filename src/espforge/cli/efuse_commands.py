@@ -133,8 +133,6 @@ BURN_COMMANDS = (
     ),
 )
 
-_BY_NAME = {spec.name: spec for spec in (*READ_COMMANDS, *BURN_COMMANDS)}
-
 EFUSE_GROUP = GroupSpec(
     "efuse",
     SECURITY,
@@ -194,11 +192,6 @@ GROUP_OPTIONS: tuple[Opt, ...] = (
 )
 
 
-def _canonical(word: str) -> str | None:
-    name = word.replace("_", "-")
-    return name if name in _BY_NAME else None
-
-
 class EfuseCommand(click.Command):
     """One eFuse command, parsed as espefuse parses it (no v4 renaming of its options)."""
 
@@ -213,6 +206,8 @@ class EfuseCommand(click.Command):
 
 
 class EfuseGroup(click.Group):
+    """`espforge efuse`: its options, then commands split at their names (see the top)."""
+
     def __init__(self) -> None:
         super().__init__(
             EFUSE_GROUP.name,
@@ -231,8 +226,8 @@ class EfuseGroup(click.Group):
         head: list[str] = []
         segments: list[list[str]] = []
         for word in args:
-            name = _canonical(word)
-            if name is not None:
+            name = word.replace("_", "-")  # espefuse v4's spelling too
+            if name in self.commands:
                 segments.append([name])
             elif segments:
                 segments[-1].append(word)
@@ -250,7 +245,7 @@ class EfuseGroup(click.Group):
         for name, *rest in ctx.meta["efuse_segments"]:
             command = self.commands[name]
             with command.make_context(name, rest, parent=ctx) as sub:
-                parsed.append((_BY_NAME[name], dict(sub.params)))
+                parsed.append((command.spec, dict(sub.params)))
         try:
             run_efuse = lazy.handler("efuse_handlers:run_efuse")
             run_efuse(ctx.find_root().obj, ctx.params, parsed)

@@ -18,7 +18,6 @@ import click
 
 from espforge import __version__
 from espforge.cli import lazy
-from espforge.cli.device import connect
 from espforge.cli.efuse_commands import BURN_COMMANDS, READ_COMMANDS
 from espforge.cli.framework import CommandOptions, CommandSpec, NoOptions, OptionsT
 from espforge.cli.options import ConnectionSettings, GlobalOptions
@@ -164,7 +163,7 @@ def _session(settings: GlobalOptions, options: EfuseGroupOptions) -> Iterator[Ef
             controller.load_contents(*token.parse(table, options.token))
         yield EfuseSession(table, controller, session_options, out=_echo, ask=_ask)
         return
-    with connect(options.connection(settings, chip)) as device:
+    with lazy.connect(options.connection(settings, chip)) as device:
         loader = device.loader
         session_options.crystal_mhz = loader.crystal_mhz()
         table = _table(loader.chip.name, options)

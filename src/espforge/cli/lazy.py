@@ -10,7 +10,9 @@ tables and the chip names only. Deferred:
   one command needs;
 - the config file reader (configparser, pathlib): read before a command runs, never for
   `version` or `--help`;
-- the file reader (tempfile and friends): only for `@FILE` argument files.
+- the file reader (tempfile and friends): only for `@FILE` argument files;
+- the device runner (pyserial and rich, through the flash layer) for `espforge efuse`, whose
+  `--virt` and `--token` sessions never open a port.
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from contextlib import AbstractContextManager
 
+    from espforge.cli.options import ConnectionSettings
     from espforge.config import Settings
+    from espforge.flash import Device
 
 HANDLER_PACKAGE = "espforge.cli"
 
@@ -51,3 +56,10 @@ def read_argument_file(path: str) -> bytes:
     from espforge.fileio import read_input
 
     return read_input(path)
+
+
+def connect(connection: ConnectionSettings) -> AbstractContextManager[Device]:
+    """`device.connect`: the chip `connection` names, connected."""
+    from espforge.cli import device
+
+    return device.connect(connection)
