@@ -12,9 +12,8 @@ import pytest
 
 import espforge.cli
 from espforge.cli import lazy
-from espforge.cli.board_commands import BOARD_COMMANDS
-from espforge.cli.commands import COMMANDS, GROUPS_AFTER_BOARD, GROUPS_BEFORE_EFUSE
-from espforge.cli.efuse_commands import EFUSE_GROUP
+from espforge.cli.commands import TREE
+from espforge.cli.framework import GroupSpec
 
 CLI_FOLDER = Path(espforge.cli.__file__).parent
 PACKAGE = "espforge.cli"
@@ -76,10 +75,9 @@ def test_only_lazy_imports_inside_functions():
 
 
 SPECS = [
-    *COMMANDS,
-    *BOARD_COMMANDS,
-    *(spec for group in (*GROUPS_BEFORE_EFUSE, *GROUPS_AFTER_BOARD) for spec in group.commands),
-    *EFUSE_GROUP.commands,
+    spec
+    for entry in TREE
+    for spec in (entry.commands if isinstance(entry, GroupSpec) else (entry,))
 ]
 
 

@@ -1,4 +1,5 @@
-"""Every command espforge offers, as data, in the order `espforge --help` lists them.
+"""Every command espforge offers, as data: `TREE`, in the order `espforge --help` lists them
+(section by section).
 
 The tables live beside their topic (`image_commands`, `device_commands`, `board_commands`,
 `secure_commands`, `efuse_commands`); `main` builds the click commands from them. Each spec
@@ -9,8 +10,9 @@ from __future__ import annotations
 
 import click
 
-from espforge.cli.board_commands import OTA_GROUP, PARTITION_GROUP
+from espforge.cli.board_commands import BOARD_COMMANDS, OTA_GROUP, PARTITION_GROUP
 from espforge.cli.device_commands import DEVICE_COMMANDS
+from espforge.cli.efuse_commands import EFUSE_GROUP
 from espforge.cli.framework import OTHER, CommandSpec, GroupSpec
 from espforge.cli.image_commands import IMAGE_COMMANDS
 from espforge.cli.options import PAD_SIZES, ChipChoice, LegacyChoice, file_argument, flag, option
@@ -107,7 +109,13 @@ STUB_GROUP = GroupSpec(
     commands=STUB_COMMANDS,
 )
 
-# The groups in their place in the listing: the eFuse group (`efuse_commands`), then the
-# board commands, between them.
-GROUPS_BEFORE_EFUSE = (SECURE_GROUP, VIRTUAL_GROUP, STUB_GROUP)
-GROUPS_AFTER_BOARD = (PARTITION_GROUP, OTA_GROUP)
+TREE: tuple[CommandSpec | GroupSpec, ...] = (
+    *COMMANDS,
+    SECURE_GROUP,
+    VIRTUAL_GROUP,
+    STUB_GROUP,
+    EFUSE_GROUP,
+    *BOARD_COMMANDS,
+    PARTITION_GROUP,
+    OTA_GROUP,
+)

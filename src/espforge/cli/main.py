@@ -16,15 +16,15 @@ from click.core import ParameterSource
 
 from espforge import __version__
 from espforge.cli import lazy
-from espforge.cli.board_commands import BOARD_COMMANDS
-from espforge.cli.commands import COMMANDS, GROUPS_AFTER_BOARD, GROUPS_BEFORE_EFUSE
-from espforge.cli.efuse_commands import EfuseGroup
+from espforge.cli.commands import TREE
+from espforge.cli.efuse_commands import EFUSE_GROUP, EfuseGroup
 from espforge.cli.framework import (
     CommandSpec,
     Dispatch,
     EspforgeCommand,
     EspforgeGroup,
     FatalError,
+    GroupSpec,
     Invocation,
     NoOptions,
     click_parameter,
@@ -82,16 +82,17 @@ def build_cli(dispatch: Dispatch = run_handler) -> click.Group:
         help=f"espforge v{__version__} - flash, inspect, sign and provision Espressif chips; "
         "accepts esptool's command lines.",
     )
-    for spec in COMMANDS:
-        root.add_command(EspforgeCommand(spec, dispatch))
-    for group in GROUPS_BEFORE_EFUSE:
-        root.add_command(EspforgeGroup.from_spec(group, dispatch))
-    root.add_command(EfuseGroup())
-    for spec in BOARD_COMMANDS:
-        root.add_command(EspforgeCommand(spec, dispatch))
-    for group in GROUPS_AFTER_BOARD:
-        root.add_command(EspforgeGroup.from_spec(group, dispatch))
+    for entry in TREE:
+        root.add_command(_click_command(entry, dispatch))
     return root
+
+
+def _click_command(entry: CommandSpec | GroupSpec, dispatch: Dispatch) -> click.Command:
+    if entry is EFUSE_GROUP:  # espefuse's several commands in one line
+        return EfuseGroup()
+    if isinstance(entry, GroupSpec):
+        return EspforgeGroup.from_spec(entry, dispatch)
+    return EspforgeCommand(entry, dispatch)
 
 
 def parse_command_line(args: Iterable[str]) -> Invocation:
