@@ -434,6 +434,7 @@ class GlobalOptions:
 
     @property
     def connection(self) -> ConnectionSettings:
+        """The options that say how to reach the chip."""
         return ConnectionSettings(
             port=self.port,
             chip=self.chip,
