@@ -7,13 +7,15 @@ import ast
 import subprocess
 import sys
 from pathlib import Path
+from typing import get_type_hints
 
+import click
 import pytest
 
 import espforge.cli
 from espforge.cli import lazy
 from espforge.cli.commands import TREE
-from espforge.cli.framework import GroupSpec
+from espforge.cli.framework import GroupSpec, click_parameter
 
 CLI_FOLDER = Path(espforge.cli.__file__).parent
 PACKAGE = "espforge.cli"
@@ -100,3 +102,12 @@ def test_start_up_imports_no_handler_and_no_heavy_library(args):
     layers = tuple(f"espforge.{layer}" for layer in ("image", "secure", "efuse", "flash"))
     assert not {name for name in imported if name.startswith(heavy + layers)}
     assert not {name for name in imported if name.endswith(("_handlers", "cli.device"))}
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.name)
+def test_every_handler_reads_only_values_its_spec_declares(spec):
+    body = lazy.handler(spec.handler).__wrapped__  # the decorated body takes typed options
+    options_type = get_type_hints(body)["options"]
+    command = click.Command(spec.name, params=[click_parameter(param) for param in spec.params])
+    with command.make_context(spec.name, [], resilient_parsing=True) as context:
+        options_type.from_arguments(context.params)
