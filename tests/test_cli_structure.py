@@ -85,7 +85,6 @@ SPECS = [
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.name)
 def test_every_spec_names_a_handler_that_loads(spec):
-    assert spec.handler is not None
     assert callable(lazy.handler(spec.handler))
 
 

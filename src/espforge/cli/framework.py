@@ -50,8 +50,8 @@ class CommandSpec:
     name: str
     section: str
     help: str
+    handler: str  # "module:function" in espforge.cli, loaded by `lazy.handler`
     params: tuple[Opt | Arg, ...] = ()
-    handler: str | None = None  # "module:function" in espforge.cli, loaded by `lazy.handler`
     hidden: bool = False
     exclusive: tuple[tuple[str, ...], ...] = ()  # groups of options that exclude each other
     requires: tuple[tuple[str, str], ...] = ()  # (option, option it needs)

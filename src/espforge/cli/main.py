@@ -36,7 +36,6 @@ from espforge.errors import EspforgeError
 
 def run_handler(spec: CommandSpec, invocation: Invocation) -> None:
     """Load the command's handler and run it."""
-    assert spec.handler is not None, f"command '{spec.name}' has no handler"
     lazy.handler(spec.handler)(invocation)
 
 
