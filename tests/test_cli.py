@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from conftest import fixture_path, run_espforge, run_esptool
 from espforge import __version__
-from espforge.cli.commands import COMMANDS, SECTIONS
+from espforge.cli.commands import COMMANDS
+from espforge.cli.framework import SECTIONS
 from espforge.cli.main import build_cli, expand_argument_files, parse_command_line
 from espforge.errors import EspforgeError
 from espforge.image import elfwriter as ew

@@ -10,8 +10,9 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from espforge.cli.commands import COMMANDS, CommandSpec
+from espforge.cli.commands import COMMANDS
 from espforge.cli.compat import normalise_arguments, underscore_spelling
+from espforge.cli.framework import CommandSpec
 from espforge.cli.main import build_cli, parse_command_line
 from espforge.cli.options import (
     GLOBAL_OPTIONS,

@@ -1,136 +1,242 @@
-"""Handlers of the image commands: turn parsed options into library calls and report results.
+"""The image tools' commands, as data: build, merge, inspect and check images offline.
 
-Imported only when one of these commands runs.
+Their handlers are in `image_handlers` and `layout_handlers`.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
-from collections.abc import Callable
-
 import click
 
-from espforge.chips import CHIP_NAMES, ChipSpec, get_chip
-from espforge.cli.commands import Invocation
-from espforge.cli.options import size_in_bytes
-from espforge.errors import EspforgeError
+from espforge.cli.framework import IMAGE_TOOLS, CommandSpec
+from espforge.cli.options import (
+    ADDRESS_FILE_PAIRS,
+    MMU_PAGE_SIZES,
+    PAD_SIZES,
+    AnyInt,
+    Arg,
+    ByteSize,
+    ChunkSize,
+    LegacyChoice,
+    file_argument,
+    flag,
+    flash_options,
+    option,
+)
 
+_FLASH_SIZE = option(
+    "--flash-size",
+    help="Flash size to check against (e.g. 4MB, 0x400000).",
+    type=ByteSize(),
+)
 
-def _chosen_chip(invocation: Invocation) -> ChipSpec:
-    """The chip named by --chip; image building cannot guess it."""
-    if invocation.settings.chip == "auto":
-        raise EspforgeError(f"Specify the --chip argument (choose from {', '.join(CHIP_NAMES)}).")
-    return get_chip(invocation.settings.chip)
+PARTITION_TABLE_HELP = (
+    "Convert an ESP-IDF partition table between CSV and binary (the input's kind is detected), "
+    "or print it with its free space when no OUTPUT is given. With no INPUT and a --port, "
+    "print the table the chip holds at --offset."
+)
 
+PARTITION_TABLE_PARAMS = (
+    Arg("input", click.Path(dir_okay=False), required=False),
+    Arg("output", click.Path(dir_okay=False), required=False),
+    option(
+        "--offset",
+        help="Flash offset of the partition table.",
+        type=AnyInt(),
+        default="0x8000",
+        legacy_names=("--partition-table-offset",),  # parttool's name, for the chip's table
+    ),
+    _FLASH_SIZE,
+    flag("--secure", help="Require app partition sizes fit for secure boot (multiples of 64K)."),
+    flag("--disable-md5sum", help="Leave the MD5 row out of the binary table."),
+    option(
+        "--primary-bootloader-offset",
+        help="Where a bootloader entry with no offset goes (default: --chip's bootloader offset).",
+        type=AnyInt(),
+    ),
+)
 
-def _optional_size(text: str | None) -> int | None:
-    return None if text is None else size_in_bytes(text)
+CHECK_LAYOUT_HELP = (
+    "Check files about to be flashed: the bootloader, the partition table, each app image "
+    "inside its partition, and the flash size. Exits non-zero on errors."
+)
 
+CHECK_LAYOUT_PARAMS = (
+    ADDRESS_FILE_PAIRS,
+    _FLASH_SIZE,
+    option(
+        "--partition-table-offset",
+        help="Flash offset of the partition table.",
+        type=AnyInt(),
+        default="0x8000",
+    ),
+    flag("--force", help="Let the errors that may be overridden pass."),
+)
 
-def _shows_library_log(handler: Callable[[Invocation], None]) -> Callable[[Invocation], None]:
-    """Run `handler` printing what the image library logs the way esptool prints its messages."""
-
-    @functools.wraps(handler)
-    def run(invocation: Invocation) -> None:
-        logger = logging.getLogger("espforge")
-        echo = _EchoHandler(invocation)
-        previous_level = logger.level
-        logger.addHandler(echo)
-        logger.setLevel(logging.ERROR if invocation.settings.silent else logging.INFO)
-        try:
-            handler(invocation)
-        finally:
-            logger.removeHandler(echo)
-            logger.setLevel(previous_level)
-
-    return run
-
-
-class _EchoHandler(logging.Handler):
-    def __init__(self, invocation: Invocation) -> None:
-        super().__init__()
-        self.invocation = invocation
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if record.levelno >= logging.ERROR:
-            click.echo(f"ERROR: {message}", err=True)
-        elif record.levelno >= logging.WARNING:
-            self.invocation.warn(message)
-        else:
-            self.invocation.echo(message)
-
-
-@_shows_library_log
-def run_image_info(invocation: Invocation) -> None:
-    from espforge.image.info import inspect_image_file
-
-    result = inspect_image_file(invocation.arguments["filename"], chip=invocation.settings.chip)
-    invocation.echo(result.text.rstrip("\n"))
-    for line in result.stderr_lines:
-        if line.startswith("ERROR:") or not invocation.settings.silent:
-            click.echo(line, err=True)
-
-
-@_shows_library_log
-def run_elf2image(invocation: Invocation) -> None:
-    from espforge.image.elf2image import Elf2ImageOptions, elf2image
-
-    chip = _chosen_chip(invocation)
-    values = invocation.arguments
-    options = Elf2ImageOptions(
-        version=int(values["version"]),
-        flash_mode=values["flash_mode"],
-        flash_freq=values["flash_freq"],
-        flash_size=values["flash_size"],
-        min_rev=values["min_rev"],
-        min_rev_full=values["min_rev_full"],
-        max_rev_full=values["max_rev_full"],
-        secure_pad=values["secure_pad"],
-        secure_pad_v2=values["secure_pad_v2"],
-        elf_sha256_offset=values["elf_sha256_offset"],
-        append_digest=not values["dont_append_digest"],
-        use_segments=values["use_segments"],
-        flash_mmu_page_size=_optional_size(values["flash_mmu_page_size"]),
-        pad_to_size=values["pad_to_size"],
-        ram_only_header=values["ram_only_header"],
-    )
-    invocation.echo(f"Creating {chip.chip_name} image...")
-    elf2image(values["filename"], chip, options, output=values["output"])
-    invocation.echo(f"Successfully created {chip.chip_name} image.")
-
-
-@_shows_library_log
-def run_merge_bin(invocation: Invocation) -> None:
-    from espforge.image.merge import MergeOptions, merge_bin
-
-    chip = _chosen_chip(invocation)
-    values = invocation.arguments
-    options = MergeOptions(
-        format=values["format"],
-        target_offset=values["target_offset"],
-        pad_to_size=_optional_size(values["pad_to_size"]),
-        flash_mode=values["flash_mode"],
-        flash_freq=values["flash_freq"],
-        flash_size=values["flash_size"],
-        chunk_size=values["chunk_size"],
-        md5_disable=values["md5_disable"],
-    )
-    merge_bin(values["addr_filename"], chip, values["output"], options)
-
-
-@_shows_library_log
-def run_make_image(invocation: Invocation) -> None:
-    from espforge.image.make_image import MAKE_IMAGE_CHIP, make_image
-
-    chip_name = get_chip(MAKE_IMAGE_CHIP).chip_name
-    values = invocation.arguments
-    invocation.echo(f"Creating {chip_name} image...")
-    make_image(
-        values["output"],
-        list(values["segfile"]),
-        list(values["segaddr"]),
-        entry_point=values["entrypoint"],
-    )
-    invocation.echo(f"Successfully created {chip_name} image.")
+IMAGE_COMMANDS = (
+    CommandSpec(
+        "image-info",
+        IMAGE_TOOLS,
+        "Print information about a firmware image (bootloader or application).",
+        params=(file_argument("filename"),),
+        handler="image_handlers:run_image_info",
+    ),
+    CommandSpec(
+        "elf2image",
+        IMAGE_TOOLS,
+        "Create an application image from an ELF file.",
+        params=(
+            file_argument("filename"),
+            option(
+                "--output",
+                "-o",
+                help="Output filename, or filename prefix for ESP8266 v1 images.",
+                type=click.STRING,
+            ),
+            option(
+                "--version",
+                "-e",
+                help="Output image version (ESP8266).",
+                type=click.Choice(("1", "2", "3")),
+                default="1",
+            ),
+            option(
+                "--min-rev",
+                "-r",
+                help="Minimal chip revision, legacy format (prefer --min-rev-full).",
+                type=click.IntRange(0, 256),
+                default=0,
+                hidden=True,
+            ),
+            option(
+                "--min-rev-full",
+                help="Minimal chip revision (major * 100 + minor).",
+                type=click.IntRange(0, 65536),
+                default=0,
+            ),
+            option(
+                "--max-rev-full",
+                help="Maximal chip revision (major * 100 + minor).",
+                type=click.IntRange(0, 65536),
+                default=65535,
+            ),
+            flag(
+                "--secure-pad",
+                help="Pad the image so that once signed it ends on a 64KB boundary "
+                "(Secure Boot v1 only).",
+            ),
+            flag(
+                "--secure-pad-v2",
+                help="Pad the image to 64KB so that its signature sector starts at the next "
+                "64KB block (Secure Boot v2 only).",
+            ),
+            option(
+                "--elf-sha256-offset",
+                help="Insert the SHA-256 of the ELF file (32 bytes) at this image offset.",
+                type=AnyInt(),
+            ),
+            flag(
+                "--dont-append-digest",
+                help="Do not append a SHA-256 digest of the image after the checksum "
+                "(ignored for ESP8266).",
+            ),
+            flag(
+                "--use-segments",
+                help="Build the image from ELF segments instead of ELF sections.",
+            ),
+            option(
+                "--flash-mmu-page-size",
+                help="Flash MMU page size.",
+                type=LegacyChoice(MMU_PAGE_SIZES),
+            ),
+            option(
+                "--pad-to-size",
+                help="Pad the image with 0xFF to a multiple of this block size "
+                "(e.g. 4MB, 64KB, 0x10000).",
+                type=ByteSize(),
+            ),
+            flag(
+                "--ram-only-header",
+                help="Put IRAM and DRAM segments first and count only them in the header, "
+                "hiding the other segments from the ROM loader. Implies --dont-append-digest.",
+            ),
+            *flash_options(keep=False, detect=False),
+        ),
+        handler="image_handlers:run_elf2image",
+    ),
+    CommandSpec(
+        "merge-bin",
+        IMAGE_TOOLS,
+        "Merge multiple raw binary files into a single flashable file.",
+        params=(
+            ADDRESS_FILE_PAIRS,
+            option("--output", "-o", help="Output filename.", type=click.STRING, required=True),
+            option(
+                "--format",
+                "-f",
+                help="Format of the output file.",
+                type=click.Choice(("raw", "uf2", "hex")),
+                default="raw",
+            ),
+            option(
+                "--chunk-size",
+                help="UF2: data bytes used of each 512-byte block (e.g. 256); "
+                "the most possible by default.",
+                type=ChunkSize(),
+            ),
+            flag("--md5-disable", help="UF2: leave out the MD5 checksum."),
+            option(
+                "--target-offset",
+                "-t",
+                help="Raw: the flash offset the output file will be written to.",
+                type=AnyInt(),
+                default=0,
+            ),
+            option(
+                "--pad-to-size",
+                help="Raw: pad the output with 0xFF up to this flash size.",
+                type=LegacyChoice(PAD_SIZES),
+                legacy_names=("--fill-flash-size",),
+            ),
+            *flash_options(keep=True, detect=False),
+        ),
+        handler="image_handlers:run_merge_bin",
+    ),
+    CommandSpec(
+        "make-image",
+        IMAGE_TOOLS,
+        "Create an ESP8266 application image from raw segment files.",
+        params=(
+            Arg("output", click.Path(dir_okay=False)),
+            option(
+                "--segfile",
+                "-f",
+                help="A segment's input file (repeat for each segment).",
+                type=click.Path(exists=True, dir_okay=False),
+                multiple=True,
+            ),
+            option(
+                "--segaddr",
+                "-a",
+                help="A segment's load address (repeat, in the order of --segfile).",
+                type=AnyInt(),
+                multiple=True,
+            ),
+            option("--entrypoint", "-e", help="Entry point address.", type=AnyInt(), default=0),
+        ),
+        handler="image_handlers:run_make_image",
+    ),
+    CommandSpec(
+        "partition-table",
+        IMAGE_TOOLS,
+        PARTITION_TABLE_HELP,
+        params=PARTITION_TABLE_PARAMS,
+        handler="layout_handlers:run_partition_table",
+    ),
+    CommandSpec(
+        "check-layout",
+        IMAGE_TOOLS,
+        CHECK_LAYOUT_HELP,
+        params=CHECK_LAYOUT_PARAMS,
+        handler="layout_handlers:run_check_layout",
+    ),
+)

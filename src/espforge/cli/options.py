@@ -179,6 +179,8 @@ class Opt:
     hidden: bool = False
     legacy_names: tuple[str, ...] = ()  # v4 names that differ by more than '_' for '-'
     convert: Callable[[Any], Any] | None = None  # applied to the whole parsed value
+    off_names: tuple[str, ...] = ()  # a flag's names that turn it off (--no-postpone)
+    show_default: bool = True  # list the default (if any) in the help
 
     @property
     def dest(self) -> str:
@@ -290,6 +292,16 @@ FLASH_TYPE = option(
 )
 
 
+def file_argument(dest: str) -> Arg:
+    """An input file argument: it must exist."""
+    return Arg(dest, click.Path(exists=True, dir_okay=False))
+
+
+ADDRESS = Arg("address", AnyInt())
+ADDRESS_FILE_PAIRS = Arg("addr_filename", nargs=-1, convert=address_file_pairs)
+NO_PROGRESS = flag("--no-progress", "-p", help="Suppress progress output.")
+
+
 # ------------------------------------------------------------ global options
 
 GLOBAL_OPTIONS: tuple[Opt, ...] = (
@@ -376,6 +388,27 @@ GLOBAL_OPTIONS: tuple[Opt, ...] = (
 
 
 @dataclass(frozen=True)
+class ConnectionSettings:
+    """How to reach the chip: the global options that `flash.open_device` takes.
+
+    `after` None leaves the chip as it is (running code loaded into RAM); `no_stub` talks to
+    the ROM only, else the stub of `stub_file` or `stub_dir` is started.
+    """
+
+    port: str | None
+    chip: str = "auto"
+    baud: int = ROM_BAUD
+    before: str = "default-reset"
+    after: str | None = "hard-reset"
+    connect_attempts: int = DEFAULT_CONNECT_ATTEMPTS
+    trace: bool = False
+    port_filter: tuple[str, ...] = ()
+    no_stub: bool = False
+    stub_file: str | None = None
+    stub_dir: str | None = None
+
+
+@dataclass(frozen=True)
 class GlobalOptions:
     """The options given before the command name, parsed."""
 
@@ -398,3 +431,20 @@ class GlobalOptions:
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> GlobalOptions:
         return cls(**{name: values[name] for name in cls.__dataclass_fields__})
+
+    @property
+    def connection(self) -> ConnectionSettings:
+        """The options that say how to reach the chip."""
+        return ConnectionSettings(
+            port=self.port,
+            chip=self.chip,
+            baud=self.baud,
+            before=self.before,
+            after=self.after,
+            connect_attempts=self.connect_attempts,
+            trace=self.trace,
+            port_filter=self.port_filter,
+            no_stub=self.no_stub,
+            stub_file=self.stub_file,
+            stub_dir=self.stub_dir,
+        )
