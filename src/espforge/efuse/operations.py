@@ -10,7 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from espforge.efuse import burn, report, token, values
+from espforge.efuse.burn_values import bits_of_bytes, check_fits, parse_mac, parse_value
 from espforge.efuse.coding import CODING_NONE
+from espforge.efuse.programmer import Programmer
 from espforge.efuse.state import EfuseState, RegisterAccess
 from espforge.efuse.table import EfuseError, EfuseTable, FieldSpec, KeyPurpose
 
@@ -112,7 +114,7 @@ class EfuseSession:
         self.out("Recovery of block coding errors. This is an irreversible operation!")
         if not self._confirmed():
             return False
-        programmer = burn.Programmer(self.state, self.regs, self.options.crystal_mhz, self.out)
+        programmer = Programmer(self.state, self.regs, self.options.crystal_mhz, self.out)
         for block in reversed(faulty):
             block.pending = block.bits
             programmer.burn_block(block, verify=False)
@@ -146,7 +148,7 @@ class EfuseSession:
         specs = [self.state.field(name) for name, _ in pairs]
         self._unique([spec.name for spec in specs])
         wanted = [
-            burn.parse_value(self.state, spec, text)
+            parse_value(self.state, spec, text)
             for spec, (_, text) in zip(specs, pairs, strict=True)
         ]
         self.out("The eFuses to burn:")
@@ -157,7 +159,7 @@ class EfuseSession:
                 self.out("\n".join(f"     - {spec.name}" for spec in in_block))
         self.out("\nBurning eFuses:")
         for spec, bits in zip(specs, wanted, strict=True):
-            burn.check_fits(spec, bits)
+            check_fits(spec, bits)
             self._queue(spec, bits, shown_as="")
         self.out("")
         self._warn_connection_loss([spec.name for spec in specs])
@@ -283,7 +285,7 @@ class EfuseSession:
         """CUSTOM_MAC, plus (ESP32) its MAC_VERSION 1 and its CRC; each line shown as queued."""
         state = self.state
         spec = state.field("CUSTOM_MAC")
-        bits = burn.parse_value(state, spec, mac)
+        bits = parse_value(state, spec, mac)
         if self.table.custom_mac_version is not None:
             version = state.field(self.table.custom_mac_version)
             current = state.raw(version)
@@ -294,7 +296,7 @@ class EfuseSession:
         self._queue(spec, bits, shown_as="")
         crc_field = self.table.mac_crc.get(spec.name)
         if crc_field is not None:
-            crc = values.crc8(burn.parse_mac(mac))
+            crc = values.crc8(parse_mac(mac))
             self._queue(state.field(crc_field), crc, shown_as=hex(crc))
         self.post_checks.append(lambda: self.out(self.get_custom_mac()))
 
@@ -486,7 +488,7 @@ class EfuseSession:
                 f"Incorrect key file size {len(data)}. Key file must be {size} "
                 f"bytes ({size * 8} bits) of raw binary key data."
             )
-        bits = burn.bits_of_bytes(key_field, data)
+        bits = bits_of_bytes(key_field, data)
         change = burn.queue_field(self.state, key_field, bits, self.force_write_always, self.out)
         if self.state.raw(key_field) and not change.note and not self.force_write_always:
             raise EfuseError(f"{key_field.name} already holds a key: choose an empty key block")
@@ -545,7 +547,7 @@ class EfuseSession:
         key_field = self.state.field(rule["block"])
         digest = _sbv2_digest(pem, source)
         self.out(f" - {key_field.name} -> [{self._shown_key(digest)}]")
-        bits = burn.bits_of_bytes(key_field, digest)
+        bits = bits_of_bytes(key_field, digest)
         self._queue(key_field, bits)
         if not no_protect_key:
             self.out(f"Disabling write to eFuse {key_field.name}...")
@@ -594,7 +596,7 @@ class EfuseSession:
         if not self._confirmed():
             self._drop_plan()
             return False
-        programmer = burn.Programmer(self.state, self.regs, self.options.crystal_mhz, self.out)
+        programmer = Programmer(self.state, self.regs, self.options.crystal_mhz, self.out)
         programmer.burn(self.options.postpone)
         self.out("Reading updated eFuses...")
         self.state.reload(self.regs)
