@@ -158,8 +158,6 @@ class PartitionTable:
         return CSV_HEADER + "".join(_csv_row(partition) + "\n" for partition in self)
 
 
-# ------------------------------------------------------------------- names and numbers
-
 # ------------------------------------------------------------------------- the rules
 
 
