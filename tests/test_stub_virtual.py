@@ -18,7 +18,8 @@ import serial
 
 from espforge.link.slip import SlipDecoder, slip_encode
 from espforge.protocol.commands import SYNC_PAYLOAD, Opcode, Request, checksum, encode_command
-from espforge.virtual.chip import BootState, ChipOptions, LinkModel, VirtualChip
+from espforge.virtual.chip import BootState, ChipOptions, VirtualChip
+from espforge.virtual.chip_options import LinkModel
 from espforge.virtual.config import chip_from_options
 from espforge.virtual.rom import FlashTiming
 from espforge.virtual.transports import TcpServer

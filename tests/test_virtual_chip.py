@@ -23,7 +23,8 @@ from espforge.protocol.commands import (
     decode_response,
     encode_command,
 )
-from espforge.virtual.chip import BootState, ChipOptions, LinkModel, VirtualChip
+from espforge.virtual.chip import BootState, ChipOptions, VirtualChip
+from espforge.virtual.chip_options import LinkModel
 from espforge.virtual.config import chip_from_options
 from espforge.virtual.faults import FaultPlan
 from espforge.virtual.identity import ChipIdentity

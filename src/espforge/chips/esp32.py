@@ -10,10 +10,10 @@ from espforge.chips.base import (
     MemoryRegion,
     RegisterField,
     RomProtocol,
-    RtcCalibration,
     SpiRegisters,
     frozen_map,
 )
+from espforge.chips.crystal import RtcCalibration
 
 EFUSE_READ_BASE = 0x3FF5A000  # eFuse block 0, word n at + 4 * n
 APB_CTL_DATE = 0x3FF6607C

@@ -1,4 +1,6 @@
-"""ESP-IDF partition tables: the CSV and binary forms, the rules, and a model to query.
+"""ESP-IDF partition tables: the model to query, the rules, and reading and writing the CSV
+and binary forms. One entry's vocabulary is in `partition`, the binary layout in
+`partition_binary`, the CSV reader's parts in `partition_csv`.
 
 The binary form is what sits in flash at the table offset (0x8000 by default): 32-byte entries,
 an optional MD5 row over them, then 0xFF up to 0xC00 bytes. The CSV form is what ESP-IDF
@@ -11,159 +13,56 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
-import struct
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import pairwise
 
 from espforge.errors import ImageError
+from espforge.image.partition import (
+    APP,
+    COREDUMP,
+    CUSTOM_TYPES,
+    DATA,
+    FACTORY,
+    FLAG_BITS,
+    NVS,
+    OFFSET_ALIGN,
+    OTA_SUBTYPES,
+    OTADATA,
+    SUBTYPE_RANGE,
+    TYPE_NAMES,
+    Partition,
+    is_primary_boot_entry,
+    offset_alignment,
+    resolve_subtype,
+    resolve_type,
+    size_text,
+    subtype_name,
+    type_name,
+)
+from espforge.image.partition_binary import (
+    DEFAULT_TABLE_OFFSET,
+    END_MARKER,
+    ENTRY_MAGIC,
+    ENTRY_SIZE,
+    MAX_ENTRIES,
+    MAX_TABLE_LENGTH,
+    MD5_MAGIC,
+    MD5_ROW_PREFIX,
+    NAME_SIZE,
+    TABLE_SECTOR_SIZE,
+    pack_entry,
+    unpack_entry,
+)
+from espforge.image.partition_csv import Placer, csv_fields, expand_variables
 
-DEFAULT_TABLE_OFFSET = 0x8000
-TABLE_SECTOR_SIZE = 0x1000  # the table owns this much flash; partitions start after it
-MAX_TABLE_LENGTH = 0xC00  # entries and MD5 row stay below this; the rest is for a signature
-ENTRY_SIZE = 32
-ENTRY_MAGIC = b"\xaa\x50"
-MD5_MAGIC = b"\xeb\xeb"
-MD5_ROW_PREFIX = MD5_MAGIC + b"\xff" * 14
-END_MARKER = b"\xff" * ENTRY_SIZE
-NAME_SIZE = 16
 MAX_UINT32 = 0xFFFFFFFF
-
-APP, DATA, BOOTLOADER, PARTITION_TABLE = 0x00, 0x01, 0x02, 0x03
-CUSTOM_TYPES = range(0x40, 0xFF)
-SUBTYPE_RANGE = range(0x00, 0xFF)  # 0xFF means "any" to ESP-IDF's API, never a stored value
-OTA_SUBTYPES = range(0x10, 0x20)
-FACTORY, OTADATA, COREDUMP, NVS, UNDEFINED = 0x00, 0x00, 0x03, 0x02, 0x06
-PRIMARY = 0x00
-
-TYPE_NAMES: Mapping[str, int] = {
-    "app": APP,
-    "data": DATA,
-    "bootloader": BOOTLOADER,
-    "partition_table": PARTITION_TABLE,
-}
-SUBTYPE_NAMES: Mapping[int, Mapping[str, int]] = {
-    APP: {
-        "factory": FACTORY,
-        **{f"ota_{index}": OTA_SUBTYPES[index] for index in range(len(OTA_SUBTYPES))},
-        "test": 0x20,
-        "tee_0": 0x30,
-        "tee_1": 0x31,
-    },
-    DATA: {
-        "ota": OTADATA,
-        "phy": 0x01,
-        "nvs": NVS,
-        "coredump": COREDUMP,
-        "nvs_keys": 0x04,
-        "efuse": 0x05,
-        "undefined": UNDEFINED,
-        "esphttpd": 0x80,
-        "fat": 0x81,
-        "spiffs": 0x82,
-        "littlefs": 0x83,
-    },
-    BOOTLOADER: {"primary": PRIMARY, "ota": 0x01, "recovery": 0x02},
-    PARTITION_TABLE: {"primary": PRIMARY, "ota": 0x01},
-}
-FLAG_BITS: Mapping[str, int] = {"encrypted": 0, "readonly": 1}
-
-APP_OFFSET_ALIGN = 0x10000
-OFFSET_ALIGN = 0x1000  # every type but app
 APP_SIZE_ALIGN = 0x1000
 SECURE_APP_SIZE_ALIGN = 0x10000  # secure boot puts the signature at the end of a 64K block
 OTADATA_SIZE = 0x2000
 NVS_MIN_WRITABLE_SIZE = 0x3000  # smaller NVS partitions can only be read-only
-MAX_ENTRIES = MAX_TABLE_LENGTH // ENTRY_SIZE - 1  # one row must be left for the end marker
 
 CSV_HEADER = "# ESP-IDF Partition Table\n# Name, Type, SubType, Offset, Size, Flags\n"
-
-_ENTRY = struct.Struct("<2sBBII16sI")
-_VARIABLE = re.compile(r"\$(?:\{([A-Za-z_]\w*)\}|([A-Za-z_]\w*))")
-_CSV_FIELDS = ("name", "type", "subtype", "offset", "size", "flags")
-
-
-def offset_alignment(partition_type: int) -> int:
-    return APP_OFFSET_ALIGN if partition_type == APP else OFFSET_ALIGN
-
-
-def type_name(partition_type: int) -> str | None:
-    return next((name for name, value in TYPE_NAMES.items() if value == partition_type), None)
-
-
-def subtype_name(partition_type: int, subtype: int) -> str | None:
-    names = SUBTYPE_NAMES.get(partition_type, {})
-    return next((name for name, value in names.items() if value == subtype), None)
-
-
-def size_text(size: int) -> str:
-    """A size as ESP-IDF's generator writes it: NM or NK where exact, else hex."""
-    for unit, suffix in ((0x100000, "M"), (0x400, "K")):
-        if size and size % unit == 0:
-            return f"{size // unit}{suffix}"
-    return f"{size:#x}"
-
-
-@dataclass(frozen=True)
-class Partition:
-    """One table entry. `origin` says where it came from ("line 4", "entry 2") for messages."""
-
-    name: str
-    type: int
-    subtype: int
-    offset: int
-    size: int
-    flags: tuple[str, ...] = ()
-    origin: str = field(default="", compare=False)
-
-    def __post_init__(self) -> None:
-        # One spelling per flag set, in bit order, so equal partitions compare equal.
-        known = [flag for flag in FLAG_BITS if flag in self.flags]
-        unknown = sorted(set(self.flags) - set(FLAG_BITS))
-        object.__setattr__(self, "flags", (*known, *unknown))
-
-    @property
-    def end(self) -> int:
-        return self.offset + self.size
-
-    @property
-    def encrypted(self) -> bool:
-        return "encrypted" in self.flags
-
-    @property
-    def readonly(self) -> bool:
-        return "readonly" in self.flags
-
-    @property
-    def is_app(self) -> bool:
-        return self.type == APP
-
-    @property
-    def is_ota_app(self) -> bool:
-        return self.type == APP and self.subtype in OTA_SUBTYPES
-
-    @property
-    def is_otadata(self) -> bool:
-        return self.type == DATA and self.subtype == OTADATA
-
-    @property
-    def type_label(self) -> str:
-        """The type's name, or its number in hex for custom types."""
-        return type_name(self.type) or f"{self.type:#04x}"
-
-    @property
-    def subtype_label(self) -> str:
-        return subtype_name(self.type, self.subtype) or f"{self.subtype:#04x}"
-
-    @property
-    def described(self) -> str:
-        """How messages name it: "line 4 (partition 'factory')" or "partition 'factory'"."""
-        label = f"partition '{self.name}'"
-        return f"{self.origin} ({label})" if self.origin else label
-
-    def overlaps(self, start: int, end: int) -> bool:
-        return self.offset < end and start < self.end
 
 
 @dataclass(frozen=True)
@@ -244,7 +143,7 @@ class PartitionTable:
     def to_binary(self, md5: bool = True) -> bytes:
         """The table as it is written to flash, padded with 0xFF to 0xC00 bytes."""
         check_table(self)
-        entries = b"".join(_pack_entry(partition) for partition in self)
+        entries = b"".join(pack_entry(partition) for partition in self)
         table = entries + (MD5_ROW_PREFIX + hashlib.md5(entries).digest() if md5 else b"")
         if len(table) >= MAX_TABLE_LENGTH:
             md5_hint = " (or leave out the MD5 row)" if md5 else ""
@@ -257,45 +156,6 @@ class PartitionTable:
     def to_csv(self) -> str:
         """The table as ESP-IDF's generator writes CSV: names where known, sizes as NK/NM."""
         return CSV_HEADER + "".join(_csv_row(partition) + "\n" for partition in self)
-
-
-# ------------------------------------------------------------------- names and numbers
-
-
-def resolve_type(value: int | str) -> int:
-    """A type given as a name (any case) or a number."""
-    if isinstance(value, int):
-        return value
-    return _keyword_or_number(value.strip(), TYPE_NAMES, "type")
-
-
-def resolve_subtype(partition_type: int, value: int | str) -> int:
-    if isinstance(value, int):
-        return value
-    return _keyword_or_number(value.strip(), SUBTYPE_NAMES.get(partition_type, {}), "subtype")
-
-
-def _keyword_or_number(text: str, keywords: Mapping[str, int], what: str) -> int:
-    if text.lower() in keywords:
-        return keywords[text.lower()]
-    try:
-        return parse_number(text, what)
-    except ImageError:
-        known = f" or one of {', '.join(keywords)}" if keywords else ""
-        raise ImageError(f"{what} '{text}' is not known: give a number{known}") from None
-
-
-def parse_number(text: str, what: str = "value") -> int:
-    """Decimal or 0x hex, with an optional K or M suffix (x1024, x1024*1024)."""
-    factor = {"k": 1024, "m": 1024 * 1024}.get(text[-1:].lower(), 1)
-    digits = text[:-1] if factor > 1 else text
-    try:
-        return int(digits, 0) * factor
-    except ValueError:
-        raise ImageError(
-            f"{what} '{text}' is not a number (write it in decimal or 0x hex, "
-            "optionally followed by K or M)"
-        ) from None
 
 
 # ------------------------------------------------------------------------- the rules
@@ -359,18 +219,13 @@ def _place_problems(partition: Partition, table: PartitionTable) -> Iterator[str
         align = offset_alignment(partition.type)
         kind = "app" if partition.is_app else "non-app"
         yield f"offset {partition.offset:#x} is not aligned to {align:#x} ({kind} partitions)"
-    elif partition.offset < table.first_free_offset and not _is_primary_boot_entry(
+    elif partition.offset < table.first_free_offset and not is_primary_boot_entry(
         partition.type, partition.subtype
     ):
         yield (
             f"offset {partition.offset:#x} is below {table.first_free_offset:#x}, the end of "
             f"the partition table's sector at {table.offset:#x}"
         )
-
-
-def _is_primary_boot_entry(ptype: int, subtype: int) -> bool:
-    """bootloader/primary and partition_table/primary describe what lies below the table."""
-    return ptype in (BOOTLOADER, PARTITION_TABLE) and subtype == PRIMARY
 
 
 def _size_problems(partition: Partition, secure: bool) -> Iterator[str]:
@@ -486,46 +341,10 @@ def parse_binary(
                 )
             continue
         digest.update(row)
-        partitions.append(_unpack_entry(row, where, source))
+        partitions.append(unpack_entry(row, where, source))
     table = PartitionTable(tuple(partitions), table_offset)
     check_table(table, secure=secure, flash_size=flash_size, source=source)
     return table
-
-
-def _unpack_entry(row: bytes, where: str, source: str) -> Partition:
-    magic, ptype, subtype, offset, size, raw_name, flag_bits = _ENTRY.unpack(row)
-    if magic != ENTRY_MAGIC:
-        raise ImageError(
-            f"{source}: {where} starts with {magic.hex()}, not the entry magic aa50 "
-            "(is this a partition table, and at the right offset?)"
-        )
-    name_bytes, _, padding = raw_name.partition(b"\0")
-    if padding.strip(b"\0"):
-        raise ImageError(f"{source}: {where}: the name field holds bytes after its NUL")
-    try:
-        name = name_bytes.decode()
-    except UnicodeDecodeError:
-        raise ImageError(f"{source}: {where}: the name {name_bytes!r} is not UTF-8") from None
-    flags = tuple(flag for flag, bit in FLAG_BITS.items() if flag_bits >> bit & 1)
-    unknown_bits = flag_bits & ~sum(1 << bit for bit in FLAG_BITS.values())
-    if unknown_bits:
-        raise ImageError(
-            f"{source}: {where} (partition '{name}'): unknown flag bits {unknown_bits:#x}"
-        )
-    return Partition(name, ptype, subtype, offset, size, flags, origin=where)
-
-
-def _pack_entry(partition: Partition) -> bytes:
-    flag_bits = sum(1 << FLAG_BITS[flag] for flag in partition.flags if flag in FLAG_BITS)
-    return _ENTRY.pack(
-        ENTRY_MAGIC,
-        partition.type,
-        partition.subtype,
-        partition.offset,
-        partition.size,
-        partition.name.encode(),
-        flag_bits,
-    )
 
 
 # --------------------------------------------------------------------------- CSV form
@@ -547,7 +366,7 @@ def parse_csv(
     (default os.environ) supplies `$VAR`s.
     """
     variables = os.environ if environ is None else environ
-    placer = _Placer(table_offset, bootloader_offset)
+    placer = Placer(table_offset, bootloader_offset)
     partitions = []
     for number, raw_line in enumerate(text.splitlines(), start=1):
         line = raw_line.split("#", 1)[0].strip()
@@ -555,103 +374,13 @@ def parse_csv(
             continue
         where = f"line {number}"
         try:
-            fields = _csv_fields(_expand_variables(line, variables))
+            fields = csv_fields(expand_variables(line, variables))
             partitions.append(placer.place(fields, where))
         except ImageError as error:
             raise ImageError(f"{source}: {where}: {error}") from None
     table = PartitionTable(tuple(partitions), table_offset)
     check_table(table, secure=secure, flash_size=flash_size, source=source)
     return table
-
-
-def _expand_variables(line: str, variables: Mapping[str, str]) -> str:
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        if name not in variables:
-            raise ImageError(f"unknown variable ${name}: set it in the environment")
-        return variables[name]
-
-    return _VARIABLE.sub(value, line)
-
-
-def _csv_fields(line: str) -> dict[str, str]:
-    values = [value.strip() for value in line.split(",")]
-    extra = [value for value in values[len(_CSV_FIELDS) :] if value]
-    if extra:
-        raise ImageError(
-            f"has {len(values)} fields; a partition line has at most 6 "
-            "(Name, Type, SubType, Offset, Size, Flags; flags are joined with ':')"
-        )
-    values += [""] * (len(_CSV_FIELDS) - len(values))
-    fields = dict(zip(_CSV_FIELDS, values[: len(_CSV_FIELDS)], strict=True))
-    for name in ("offset", "size"):  # ESP-IDF's bootloader entries write N/A for "derived"
-        if fields[name].upper() == "N/A":
-            fields[name] = ""
-    return fields
-
-
-class _Placer:
-    """Turns CSV fields into partitions, filling empty offsets as the generator does."""
-
-    def __init__(self, table_offset: int, bootloader_offset: int | None) -> None:
-        self.table_offset = table_offset
-        self.bootloader_offset = bootloader_offset
-        self.next_free = table_offset + TABLE_SECTOR_SIZE
-
-    def place(self, fields: Mapping[str, str], where: str) -> Partition:
-        if not fields["name"]:
-            raise ImageError("the name field is empty")
-        if not fields["type"]:
-            raise ImageError("the type field is empty")
-        ptype = resolve_type(fields["type"])
-        subtype = self._subtype(ptype, fields["subtype"])
-        offset = self._offset(ptype, subtype, fields["offset"])
-        size = self._size(ptype, fields["size"])
-        if size < 0:  # "-N": the partition ends at N
-            size = -size - offset
-            if size <= 0:
-                raise ImageError(f"size '{fields['size']}' ends it before its offset {offset:#x}")
-        if not _is_primary_boot_entry(ptype, subtype):  # they take no part in the placing
-            self.next_free = offset + size
-        flags = tuple(flag for flag in fields["flags"].split(":") if flag)
-        return Partition(fields["name"], ptype, subtype, offset, size, flags, origin=where)
-
-    def _subtype(self, ptype: int, text: str) -> int:
-        if text:
-            return resolve_subtype(ptype, text)
-        if ptype == APP:
-            raise ImageError("an app partition needs a subtype (factory, ota_0..ota_15, test)")
-        return UNDEFINED
-
-    def _offset(self, ptype: int, subtype: int, text: str) -> int:
-        if text:
-            offset = parse_number(text, "offset")
-            if offset < 0:
-                raise ImageError(f"offset '{text}' is negative")
-            return offset
-        if subtype == PRIMARY and ptype == PARTITION_TABLE:
-            return self.table_offset
-        if subtype == PRIMARY and ptype == BOOTLOADER:
-            return self._bootloader_offset()
-        align = offset_alignment(ptype)
-        return -(-self.next_free // align) * align
-
-    def _size(self, ptype: int, text: str) -> int:
-        if text:
-            return parse_number(text, "size")
-        if ptype == PARTITION_TABLE:
-            return TABLE_SECTOR_SIZE
-        if ptype == BOOTLOADER:
-            return self.table_offset - self._bootloader_offset()
-        raise ImageError("the size field is empty")
-
-    def _bootloader_offset(self) -> int:
-        if self.bootloader_offset is None:
-            raise ImageError(
-                "a bootloader entry without offset or size needs the bootloader's offset "
-                "(--primary-bootloader-offset)"
-            )
-        return self.bootloader_offset
 
 
 def _csv_row(partition: Partition) -> str:

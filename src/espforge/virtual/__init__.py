@@ -6,7 +6,8 @@ RFC 2217 (`PtyServer`, `TcpServer`, `Rfc2217Server`), or with `serve()` as the
 `espforge virtual serve` command does.
 """
 
-from espforge.virtual.chip import BootState, ChipOptions, LinkModel, LoggedCommand, VirtualChip
+from espforge.virtual.chip import BootState, LoggedCommand, VirtualChip
+from espforge.virtual.chip_options import ChipOptions, LinkModel
 from espforge.virtual.config import OPTION_HELP, chip_from_options
 from espforge.virtual.faults import FaultPlan
 from espforge.virtual.identity import ChipIdentity

@@ -8,6 +8,9 @@ rate and charge flash erase/program times, while a plain chip answers at once.
 Reset follows the usual USB-UART auto-reset circuit: RTS asserted alone pulls EN low (reset),
 DTR asserted alone pulls GPIO0 low. When EN rises the chip samples GPIO0 a few milliseconds
 later and boots into download mode (GPIO0 low) or from flash, printing what its ROM prints.
+
+The UART's side (rates, the output queue) is in `chip_uart`, the chip's options in
+`chip_options`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import TextIO
 
@@ -28,13 +31,13 @@ from espforge.image.flash_params import flash_size_bytes
 from espforge.link.slip import SlipDecoder, slip_encode
 from espforge.protocol.commands import Opcode, Request, decode_command
 from espforge.virtual.boot import BootOutcome, boot_from_flash
+from espforge.virtual.chip_options import ChipOptions
+from espforge.virtual.chip_uart import ChipUart, Chunk
 from espforge.virtual.efuse_controller import efuse_controller_for
-from espforge.virtual.faults import FaultPlan
 from espforge.virtual.identity import (
     ChipIdentity,
     rom_crystal_mhz,
     seed_registers,
-    uart_divider,
 )
 from espforge.virtual.memory import AddressSpace, ram_ranges
 from espforge.virtual.nor_flash import NorFlash
@@ -42,7 +45,6 @@ from espforge.virtual.rom import (
     INVALID_MESSAGE,
     BootloaderOptions,
     ChangeBaud,
-    FlashTiming,
     LeaveBootloader,
     Outcome,
     RomBootloader,
@@ -53,8 +55,6 @@ from espforge.virtual.stub_dialect import GREETING, FlasherStub
 from espforge.virtual.stub_rx import StubReceiver
 
 ROM_BAUD = 115200
-HOST_BAUD_HISTORY = 8  # host rate changes remembered, for output still on its way
-BITS_PER_BYTE = 10  # 8N1: start bit, 8 data bits, stop bit
 STRAP_SAMPLE_DELAY = 0.01  # seconds after EN rises before GPIO0 is sampled
 BOOT_IMAGE_READ = 0x10000  # bytes of flash the ROM looks at for the bootloader image
 WATCHDOG_ENABLE = 1 << 31  # in the RTC watchdog's CONFIG0 register
@@ -66,19 +66,6 @@ class BootState(Enum):
     DOWNLOAD = "download mode"
     APPLICATION = "running the application in flash"
     RAM_CODE = "running code loaded into RAM"
-
-
-@dataclass(frozen=True)
-class LinkModel:
-    """How long things take on the link; all off by default (answers come at once)."""
-
-    throttle: bool = False  # bytes take 10 bit times at the current baud, both ways
-    latency: float = 0.0  # seconds before each response starts
-    timing: FlashTiming | None = None  # NOR erase/program/MD5 times
-
-    @staticmethod
-    def realistic() -> LinkModel:
-        return LinkModel(throttle=True, latency=0.0005, timing=FlashTiming())
 
 
 @dataclass(frozen=True)
@@ -99,35 +86,6 @@ class LoggedCommand:
             return f"0x{self.opcode:02x}"
 
 
-@dataclass
-class _Chunk:
-    due: float
-    data: bytes
-    baud: int  # the chip's UART rate when it sent them
-
-
-# A receiver samples each bit mid-way: over a 10-bit frame its clock may differ from the
-# sender's by under half a bit (5 %); beyond a little less than that, bytes come out as garbage.
-BAUD_TOLERANCE = 0.04
-# What a byte sent at one rate reads as at another: a fixed scramble (a permutation, so that
-# lengths stay and nothing can be recovered by luck).
-_GARBLED = bytes((value * 97 + 0x35) & 0xFF for value in range(256))
-
-
-@dataclass
-class ChipOptions:
-    """Everything that can be chosen about a virtual chip besides its model and flash."""
-
-    identity: ChipIdentity | None = None  # None: ChipIdentity.default_for(chip)
-    link: LinkModel = field(default_factory=LinkModel)
-    faults: FaultPlan | None = None
-    start_in_app: bool = False  # boot from flash instead of waiting in download mode
-    secure_download: bool = False
-    log_path: str | None = None  # append every decoded command as a JSON line
-    efuse_file: str | None = None  # keep the eFuse memory here (espefuse's --virt file format)
-    rollback: bool = False  # the second-stage bootloader is built with app rollback
-
-
 def parse_flash_size(text: str) -> int:
     """Bytes of flash for "4MB", "512KB" and the like."""
     try:
@@ -138,7 +96,7 @@ def parse_flash_size(text: str) -> int:
         ) from None
 
 
-class VirtualChip:
+class VirtualChip(ChipUart):
     """The ROM bootloader of `chip`, with its flash, behind a byte stream."""
 
     def __init__(
@@ -164,7 +122,7 @@ class VirtualChip:
         self._faults = self.options.faults
         self._log_file = self._open_log(self.options.log_path)
         self._device = SpiFlashDevice(flash)
-        self._output: deque[_Chunk] = deque()
+        self._output: deque[Chunk] = deque()
         self._input_free = self._output_free = self._cpu_free = 0.0
         self._en_high = True
         self._gpio0_low = False
@@ -241,31 +199,6 @@ class VirtualChip:
                     chunk.data = chunk.data[room:]
             return bytes(out)
 
-    def set_host_baud(self, baud: int | None) -> None:
-        """The rate the host's UART runs at from now on (None: not known, never checked)."""
-        with self._lock:
-            if baud is None:
-                self._host_bauds.clear()
-            elif self._host_bauds and not self._host_traffic:
-                # A rate nothing crossed the link at (a port opened at pyserial's default,
-                # then set) counts for nothing.
-                self._host_bauds[-1] = (self._host_bauds[-1][0], baud)
-            elif not self._host_bauds or self._host_bauds[-1][1] != baud:
-                self._host_bauds.append((self.clock(), baud))
-                del self._host_bauds[:-HOST_BAUD_HISTORY]
-            self._host_traffic = False
-
-    def host_baud_at(self, when: float) -> int | None:
-        """The host's rate at `when` on the chip's clock (None: not known)."""
-        rate = None
-        for since, baud in self._host_bauds:
-            if since > when:
-                break
-            rate = baud
-        if rate is None and self._host_bauds:
-            rate = self._host_bauds[0][1]  # before the first we heard of: the port's rate
-        return rate
-
     def pending(self) -> int:
         """How many bytes `read` would return now."""
         with self._lock:
@@ -280,13 +213,6 @@ class VirtualChip:
             if self._boot_at is not None:
                 times.append(self._boot_at)
             return min(times) if times else None
-
-    def discard_output(self) -> None:
-        """Forget output that is already due (the host flushed its input buffer)."""
-        with self._lock:
-            now = self.clock()
-            while self._output and self._output[0].due <= now:
-                self._output.popleft()
 
     def set_lines(self, dtr: bool, rts: bool) -> None:
         """The host's modem lines (True = asserted), through the auto-reset transistors."""
@@ -403,25 +329,6 @@ class VirtualChip:
 
         self.memory.on_write(watchdog.wdt_config0, configured)
 
-    def _follow_host_baud(self, host: int | None) -> None:
-        """The ROM's download mode measures the host's rate from what it sends (auto-baud)."""
-        if self._autobaud and host is not None and host != self.baud:
-            self.baud = host
-            self._set_uart_divider()
-
-    @staticmethod
-    def _same_rate(host: int | None, chip: int) -> bool:
-        return host is None or abs(host - chip) <= BAUD_TOLERANCE * chip
-
-    def _as_host_hears(self, chunk: _Chunk) -> bytes:
-        if self._same_rate(self.host_baud_at(chunk.due), chunk.baud):
-            return chunk.data
-        return chunk.data.translate(_GARBLED)
-
-    def _set_uart_divider(self) -> None:
-        divider = uart_divider(self.chip, self.identity.crystal_mhz, self.baud)
-        self.memory.seed_word(self.chip.uart_clkdiv_reg, divider)
-
     # --- commands ---
 
     def _serving(self) -> bool:
@@ -528,31 +435,3 @@ class VirtualChip:
             }
             self._log_file.write(json.dumps(record) + "\n")
             self._log_file.flush()
-
-    # --- output ---
-
-    def _byte_time(self, count: int) -> float:
-        return count * BITS_PER_BYTE / self.baud
-
-    def _emit_text(self, text: str, at: float) -> None:
-        self._queue(text.encode("ascii"), at)
-
-    def _emit(self, frame: bytes, due: float, opcode: int) -> None:
-        faults = self._faults
-        if faults is not None and faults.applies_to(opcode):
-            if faults.roll(faults.drop):
-                return
-            if faults.roll(faults.corrupt):
-                frame = faults.corrupt_packet(frame)
-            if faults.roll(faults.delay):
-                due += faults.delay_seconds
-        self._queue(frame, due)
-
-    def _queue(self, data: bytes, due: float) -> None:
-        if self._output:
-            due = max(due, self._output[-1].due)  # a byte stream: nothing overtakes
-        if self.options.link.throttle:
-            start = max(due, self._output_free)
-            due = start + self._byte_time(len(data))
-            self._output_free = due
-        self._output.append(_Chunk(due, data, self.baud))

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 
 from espforge.chips import get_chip
 from espforge.errors import EspforgeError
-from espforge.virtual.chip import ChipOptions, LinkModel, VirtualChip
+from espforge.virtual.chip import VirtualChip
+from espforge.virtual.chip_options import ChipOptions, LinkModel
 from espforge.virtual.faults import FaultPlan
 from espforge.virtual.identity import ChipIdentity, parse_mac, parse_revision
 from espforge.virtual.rom import FlashTiming
