@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import serial
+from click.testing import CliRunner
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 
@@ -49,3 +53,31 @@ def run_espforge(*args: str, cwd: Path | None = None) -> subprocess.CompletedPro
         text=True,
         check=False,
     )
+
+
+def esptool_stub_dir() -> Path:
+    """The flasher-stub JSON files the stock esptool ships (its Apache-2.0/MIT set)."""
+    esptool = pytest.importorskip("esptool", reason="esptool (test-only oracle) is absent")
+    return Path(esptool.__file__).parent / "targets" / "stub_flasher" / "2"
+
+
+def esptool_in_process(*args: str) -> str:
+    """The stock esptool's main() in this process, so that virtual:// URLs resolve (our handler
+    is registered); what it printed."""
+    esptool = pytest.importorskip("esptool", reason="esptool (test-only oracle) is absent")
+    if "espforge.virtual" not in serial.protocol_handler_packages:
+        serial.protocol_handler_packages.append("espforge.virtual")
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        esptool.main(list(args))
+    return buffer.getvalue()
+
+
+def espforge_in_process(*args: str, env: dict[str, str] | None = None) -> str:
+    """espforge's command line in this process; what it printed (warnings included). Fails the
+    test unless it succeeds."""
+    from espforge.cli.main import build_cli
+
+    result = CliRunner().invoke(build_cli(), list(args), env=env)
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    return result.output

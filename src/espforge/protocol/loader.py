@@ -6,7 +6,7 @@ esptool 5.6's packets with its timeouts and retries. Per-chip facts come from th
 ROM-versus-stub differences from the loader's `Dialect`, which switches to the stub's when a
 stub greets (`speak_stub`) and back to the ROM's when the chip is synced again (`resync`).
 
-An intended difference from esptool 5.6 on the wire (tests/test_protocol_*.py compare the rest
+An intended difference from esptool 5.6 on the wire (tests in tests/protocol/ compare the rest
 packet for packet; see protocol.connect for more): a lost reply is followed by a SYNC, whose
 answer proves every older reply has arrived, before the command is sent again; read-only
 commands (READ_REG, READ_FLASH_SLOW, SPI_FLASH_MD5, GET_SECURITY_INFO) are sent again once.

@@ -3,9 +3,7 @@ in its default mode (it uploads its own stub, which the chip "runs" by serving t
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import random
 import struct
 import subprocess
@@ -14,8 +12,8 @@ import zlib
 from pathlib import Path
 
 import pytest
-import serial
 
+from conftest import esptool_in_process
 from espforge.link.slip import SlipDecoder, slip_encode
 from espforge.protocol.commands import SYNC_PAYLOAD, Opcode, Request, checksum, encode_command
 from espforge.virtual.chip import BootState, ChipOptions, VirtualChip
@@ -165,15 +163,6 @@ def test_flash_end_with_reboot_returns_to_the_rom(stub: StubHost) -> None:
 
 
 # ------------------------------------------------------------------ the stock esptool
-
-
-def esptool_in_process(*args: str) -> str:
-    if "espforge.virtual" not in serial.protocol_handler_packages:
-        serial.protocol_handler_packages.append("espforge.virtual")
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        esptool.main(list(args))
-    return buffer.getvalue()
 
 
 def esptool_stub_session(chip: str, tmp_path: Path) -> None:

@@ -13,10 +13,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_secure_cli import assert_fails, espsecure, secure, secure_fixture
 
 from espforge.secure import sdc
 from espforge.secure.errors import SecureError
-from test_secure_cli import assert_fails, espsecure, secure, secure_fixture
 
 P256_KEY = "ecdsa256_secure_boot_signing_key.pem"
 MAC = "30:ed:a0:ed:78:9c"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from conftest import run_esptool
+from conftest import esptool_in_process, run_esptool
 from espforge.config import Settings
 from espforge.errors import ProtocolError
 from espforge.link.port import register_url_handlers
@@ -138,7 +138,6 @@ def test_a_rom_built_for_40_mhz_on_26_mhz_prints_its_banner_at_74880(url: str, b
 
 
 def test_esptool_syncs_at_115200_with_an_esp8266_on_26_mhz() -> None:
-    from test_stub_virtual import esptool_in_process
 
     output = esptool_in_process("--port", "virtual://esp8266", "--no-stub", "chip-id")
     assert re.search(r"Crystal frequency: +26MHz", output) and "Chip ID:" in output

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from boards import CHIPS, Board, app_image, record, sector
 from espforge.flash.scan import image_extent
-from test_ota_device import record, sector
-from test_partition_device import CHIPS, Board, app_image
 
 
 def scan(board: Board) -> dict:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from test_secure_cli import assert_fails, espsecure, secure, secure_fixture
 
 from espforge.secure.errors import SecureError
 from espforge.secure.hsm import read_hsm_config
-from test_secure_cli import assert_fails, espsecure, secure, secure_fixture
 
 SOFTHSM_LIBRARIES = (
     "/usr/lib/softhsm/libsofthsm2.so",

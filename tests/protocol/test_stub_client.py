@@ -10,12 +10,12 @@ import random
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conftest import espforge_in_process as espforge
+from conftest import esptool_stub_dir
 from espforge.chips import get_chip
-from espforge.cli.main import build_cli
 from espforge.errors import PortError
 from espforge.flash import WriteOptions, check_inputs, execute_plan, open_device, plan_write
 from espforge.image.flash_input import FlashInput
@@ -27,7 +27,7 @@ from espforge.virtual.config import chip_from_options
 from espforge.virtual.transports import TcpServer
 
 esptool = pytest.importorskip("esptool", reason="esptool (test-only oracle) is absent")
-STUB_DIR = Path(esptool.__file__).parent / "targets" / "stub_flasher" / "2"
+STUB_DIR = esptool_stub_dir()
 
 
 def stub_file(chip: str) -> Path:
@@ -35,12 +35,6 @@ def stub_file(chip: str) -> Path:
     if not path.is_file():
         pytest.skip(f"esptool has no stub file {path}")
     return path
-
-
-def espforge(*args: str, env: dict[str, str] | None = None):
-    result = CliRunner().invoke(build_cli(), list(args), env=env)
-    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
-    return result.output  # warnings (on stderr) included
 
 
 def logged_ops(log_file: Path) -> list[str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import espforge_in_process, esptool_in_process, esptool_stub_dir
 from espforge.config import Settings
 from espforge.errors import ProtocolError
 from espforge.image.firmware import checksum
@@ -101,15 +102,12 @@ def test_data_blocks_sent_without_waiting_for_answers_lose_the_stub(stub: Loader
 
 @pytest.mark.parametrize("client", ["espforge", "esptool"])
 def test_clients_that_wait_for_each_answer_keep_the_stub(client: str, tmp_path: Path) -> None:
-    from test_stub_client import STUB_DIR, espforge
-    from test_stub_virtual import esptool_in_process
-
     payload = tmp_path / "payload.bin"
     payload.write_bytes(os.urandom(0x30000))  # incompressible: many full blocks to program
     port = f"virtual://esp32c3?flash_timing=1&flash={tmp_path / 'flash.bin'}"
     args = ("--port", port, "--before", "no-reset", "write-flash", "0x10000", str(payload))
     if client == "espforge":
-        output = espforge(*args, env={"ESPFORGE_STUB_DIR": str(STUB_DIR)})
+        output = espforge_in_process(*args, env={"ESPFORGE_STUB_DIR": str(esptool_stub_dir())})
     else:
         output = esptool_in_process(*args)
     assert "Stub flasher running." in output and "Hash of data verified." in output

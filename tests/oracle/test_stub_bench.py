@@ -10,7 +10,7 @@ import pytest
 
 esptool = pytest.importorskip("esptool", reason="esptool (test-only oracle) is absent")
 
-RUNNER = Path(__file__).resolve().parents[1] / "benchmarks" / "flash_bench.py"
+RUNNER = Path(__file__).resolve().parents[2] / "benchmarks" / "flash_bench.py"
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("esptool", reason="esptool (test-only oracle) is absent")
 
-RUNNER = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+RUNNER = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
 
 
 @pytest.fixture(scope="module")

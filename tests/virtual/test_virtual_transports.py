@@ -11,30 +11,15 @@ import time
 import pytest
 import serial
 
-from espforge.link.slip import SlipDecoder, slip_encode
-from espforge.protocol.commands import SYNC_PAYLOAD, Opcode, decode_response, encode_command
 from espforge.virtual.config import chip_from_options
 from espforge.virtual.transports import PtyServer, TcpServer
-
-SYNC_FRAME = slip_encode(encode_command(Opcode.SYNC, SYNC_PAYLOAD))
+from served import SYNC_FRAME, sync_replies
 
 
 @pytest.fixture(autouse=True)
 def virtual_urls() -> None:
     if "espforge.virtual" not in serial.protocol_handler_packages:
         serial.protocol_handler_packages.append("espforge.virtual")
-
-
-def sync_replies(read, write) -> int:
-    """Send one SYNC and count the SYNC responses that come back within a second."""
-    write(SYNC_FRAME)
-    decoder, count = SlipDecoder(), 0
-    deadline = time.monotonic() + 1
-    while count < 8 and time.monotonic() < deadline:
-        for frame in decoder.feed(read()):
-            response = decode_response(frame)
-            count += response is not None and response.opcode == Opcode.SYNC
-    return count
 
 
 def test_virtual_url_port_behaves_like_a_serial_port(tmp_path) -> None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from boards import Board, app_image, record, sector
 from espforge.chips import get_chip
 from espforge.image.partition_table import parse_csv
 from espforge.virtual.boot import image_problem, second_stage_boot
 from espforge.virtual.chip import ChipOptions, VirtualChip
-from test_ota_device import record, sector
-from test_partition_device import Board, app_image
 
 C3 = get_chip("esp32c3")
 

@@ -7,8 +7,6 @@ must land byte-exact in the chip's flash file.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import random
 import re
@@ -18,8 +16,8 @@ import threading
 from pathlib import Path
 
 import pytest
-import serial
 
+from conftest import esptool_in_process
 from espforge.chips import CHIP_NAMES, get_chip
 from espforge.virtual.config import chip_from_options
 from espforge.virtual.identity import ChipIdentity
@@ -55,16 +53,6 @@ def esptool_subprocess(*args: str) -> str:
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     return output
-
-
-def esptool_in_process(*args: str) -> str:
-    """esptool's main() here, so that virtual:// URLs resolve (our handler is registered)."""
-    if "espforge.virtual" not in serial.protocol_handler_packages:
-        serial.protocol_handler_packages.append("espforge.virtual")
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        esptool.main(list(args))
-    return buffer.getvalue()
 
 
 def run_session(run, port: str, chip: str, tmp_path: Path, payloads, auto_detect=True) -> None:

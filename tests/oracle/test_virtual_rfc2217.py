@@ -19,16 +19,15 @@ from pathlib import Path
 import pytest
 import serial
 
-from conftest import run_espforge, run_esptool
+from conftest import esptool_stub_dir, run_espforge, run_esptool
 from espforge.virtual.chip import BootState, VirtualChip
 from espforge.virtual.config import chip_from_options
 from espforge.virtual.transports import Rfc2217Server
-from test_flash_virtual import served_chip
-from test_virtual_transports import SYNC_FRAME, sync_replies
+from served import SYNC_FRAME, served_chip, sync_replies
 
 esptool = pytest.importorskip("esptool", reason="esptool (test-only oracle) is absent")
 
-STUB_DIR = Path(esptool.__file__).parent / "targets" / "stub_flasher" / "2"
+STUB_DIR = esptool_stub_dir()
 UPLOADED = "Uploading stub flasher"
 ALREADY_RUNNING = "Stub flasher is already running"
 PAYLOAD_AT = 0x10000

@@ -7,11 +7,7 @@ import contextlib
 import io
 import random
 import re
-import signal
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +16,7 @@ from click.testing import CliRunner
 from conftest import run_espforge, run_esptool
 from espforge.cli.main import build_cli
 from espforge.link.port import register_url_handlers
+from served import served_chip
 
 MB = 0x100000
 CHIPS = ["esp8266", "esp32", "esp32s2", "esp32s3", "esp32c3", "esp32c6", "esp32p4"]
@@ -190,44 +187,6 @@ def test_erase_flash_works_in_rom_mode(tmp_path: Path):
 
 
 # ------------------------------------------------------------------ espforge virtual serve
-
-
-@contextlib.contextmanager
-def served_chip(tmp_path: Path, *how: str):
-    """`espforge virtual serve` in a subprocess; yields the port it announces in --port-file."""
-    port_file = tmp_path / "port.txt"
-    flash_file = tmp_path / "served-flash.bin"
-    command = [sys.executable, "-c", SERVE_WITH_STACK_DUMPS, "virtual", "serve", "--chip"]
-    command += ["esp32c3", "--flash-file", str(flash_file), "--port-file", str(port_file), *how]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 10
-        while not port_file.exists():
-            assert server.poll() is None, server.communicate()
-            assert time.monotonic() < deadline, "the virtual chip did not announce its port"
-            time.sleep(0.05)
-        yield port_file.read_text().strip(), flash_file
-    finally:
-        server.terminate()
-        _wait_for_exit(server)
-
-
-# `espforge` that prints every thread's stack on SIGUSR1: a server that does not stop shows why.
-SERVE_WITH_STACK_DUMPS = (
-    "import faulthandler, signal, sys; faulthandler.register(signal.SIGUSR1); "
-    "sys.argv[0] = 'espforge'; from espforge.cli.main import main; main()"
-)
-
-
-def _wait_for_exit(server: subprocess.Popen) -> None:
-    try:
-        server.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.send_signal(signal.SIGUSR1)
-        time.sleep(1)
-        server.kill()
-        _, stacks = server.communicate()
-        pytest.fail(f"the virtual chip did not stop on SIGTERM; its threads:\n{stacks}")
 
 
 @pytest.mark.parametrize("how", [("--tcp", "0"), ("--pty",)], ids=["tcp", "pty"])

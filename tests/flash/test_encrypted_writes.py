@@ -20,7 +20,7 @@ import pytest
 import serial
 from click.testing import CliRunner
 
-from conftest import fixture_path
+from conftest import esptool_stub_dir, fixture_path
 from espforge.chips import get_chip
 from espforge.cli.main import build_cli
 from espforge.link.slip import SlipDecoder, slip_encode
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.oracle
 esptool = pytest.importorskip("esptool", reason="esptool (test-only oracle) is absent")
 espefuse = pytest.importorskip("espefuse", reason="espefuse (test-only oracle) is absent")
 espsecure = pytest.importorskip("espsecure", reason="espsecure (test-only oracle) is absent")
-STUB_DIR = Path(esptool.__file__).parent / "targets" / "stub_flasher" / "2"
+STUB_DIR = esptool_stub_dir()
 
 KEY = bytes(range(0x40, 0x60))  # 256 bits: two different AES-XTS halves, or one ESP32 key
 APP_ADDRESS = 0x10000

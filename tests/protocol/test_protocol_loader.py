@@ -9,6 +9,7 @@ import zlib
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from test_protocol_channel import FAST, FakePort, ScriptedRom
 
 from espforge.chips import CHIP_NAMES, ChipSpec, all_chips, get_chip
 from espforge.chips.base import CHIP_DETECT_MAGIC_REG, OtpMac
@@ -29,7 +30,6 @@ from espforge.protocol.connect import ConnectOptions, connect, connect_over
 from espforge.protocol.dialect import esp8266_erase_size
 from espforge.protocol.loader import Loader
 from espforge.protocol.resets import hard_reset
-from test_protocol_channel import FAST, FakePort, ScriptedRom
 
 # A register file every chip can be identified and read from: plausible eFuse contents.
 MAC_WORDS = (0x12345678, 0xFFFEABCD)

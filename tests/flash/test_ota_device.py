@@ -11,25 +11,16 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_partition_device import changed_ranges
 
+from boards import CHIPS, Board, app_image, record, sector
 from espforge.flash import open_device
 from espforge.flash.partitions import ota_slot, read_partition_table, switch_ota_partition
 from espforge.protocol.connect import ConnectOptions
 from espforge.virtual.chip import ChipOptions, VirtualChip
 from espforge.virtual.config import chip_options
-from test_partition_device import CHIPS, Board, app_image, changed_ranges
 
 OTADATA = 0xD000
-
-
-def record(sequence: int, state: int = 0xFFFFFFFF) -> bytes:
-    """esp_ota_select_entry_t as ESP-IDF writes it: CRC-32 of the sequence, seeded 0xFFFFFFFF."""
-    crc = zlib.crc32(struct.pack("<I", sequence), 0xFFFFFFFF)
-    return struct.pack("<I20sII", sequence, b"\xff" * 20, state, crc)
-
-
-def sector(first_record: bytes) -> bytes:
-    return first_record + b"\xff" * (0x1000 - len(first_record))
 
 
 @pytest.fixture(params=CHIPS)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from conftest import esptool_in_process
 from espforge.chips import CHIP_NAMES, base, get_chip
 from espforge.chips.base import CHIP_DETECT_MAGIC_REG
 from espforge.errors import EspforgeError
@@ -504,7 +505,6 @@ def test_options_are_checked() -> None:
 
 def test_a_fresh_virtual_esp32_has_the_factory_efuses_of_a_typical_part() -> None:
     pytest.importorskip("esptool", reason="esptool (test-only oracle) is absent")
-    from test_stub_virtual import esptool_in_process
 
     output = esptool_in_process("--port", "virtual://esp32", "--no-stub", "chip-id")
     features = next(line for line in output.splitlines() if line.startswith("Features:"))

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from intelhex import IntelHex
+from test_flash_params import build_image
 
 from conftest import fixture_path, run_espforge, run_esptool
 from espforge.chips import get_chip
@@ -18,7 +19,6 @@ from espforge.errors import ImageError
 from espforge.image.flash_params import flash_size_bytes
 from espforge.image.intelhex_io import encode_intel_hex, read_intel_hex
 from espforge.image.merge import MergeOptions, merge_bin, merge_images
-from test_flash_params import build_image
 
 FORMATS = ["raw", "hex", "uf2"]
 

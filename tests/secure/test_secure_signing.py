@@ -12,13 +12,13 @@ import zlib
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_secure_cli import secure_fixture
 
 from espforge.secure import keys as k
 from espforge.secure import secure_boot_v1 as v1
 from espforge.secure import secure_boot_v2 as v2
 from espforge.secure import signature_block as sb
 from espforge.secure.errors import SecureError
-from test_secure_cli import secure_fixture
 
 KEY_FILES = {
     "rsa3072": "rsa_secure_boot_signing_key.pem",

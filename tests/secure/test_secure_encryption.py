@@ -327,7 +327,7 @@ def test_xts_last_unit_below_4_gb_is_accepted():
 
 # --- the benchmark script ---
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "secure_bench.py"
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "secure_bench.py"
 
 
 def test_benchmark_times_every_case_with_the_same_output(monkeypatch):

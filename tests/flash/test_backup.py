@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from test_partition_device import CHIPS, MB, Board, app_image
+from boards import CHIPS, MB, Board, app_image
 
 
 def manifest_of(path: Path) -> dict:
