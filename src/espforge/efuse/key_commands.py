@@ -243,6 +243,7 @@ class KeyCommands(BurnQueue):
 
 def _sbv2_digest(pem: bytes, source: str) -> bytes:
     """The Secure Boot v2 digest of the public key in a PEM file (private or public)."""
+    # Loaded here: only key burns need cryptography, and eFuse reads should start fast.
     from espforge.secure.keys import load_public_key, v2_scheme_of
     from espforge.secure.signature_block import public_key_digest
 
@@ -252,6 +253,7 @@ def _sbv2_digest(pem: bytes, source: str) -> bytes:
 
 def _ecdsa_private_bytes(pem: bytes, source: str) -> bytes:
     """The raw private scalar of a PEM ECDSA key, big-endian, zero-padded as the block wants."""
+    # Loaded here: only key burns need cryptography, and eFuse reads should start fast.
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from espforge.secure.keys import load_private_key

@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from espforge.chips import ChipSpec
 from espforge.errors import (
@@ -26,12 +25,15 @@ from espforge.flash.flash_id import XMC_VENDOR_ID, FlashId
 from espforge.flash.progress import ProgressBus
 from espforge.image.flash_params import flash_size_bytes
 from espforge.logs import library_logger
-
-if TYPE_CHECKING:
-    from espforge.protocol.connect import ConnectOptions
-    from espforge.protocol.loader import Loader
-    from espforge.protocol.security import SecurityInfo
-    from espforge.protocol.stub_image import StubSource
+from espforge.protocol import connect as connecting
+from espforge.protocol import resets
+from espforge.protocol.baud import sync_baud
+from espforge.protocol.connect import ConnectOptions
+from espforge.protocol.loader import Loader
+from espforge.protocol.security import SecurityInfo
+from espforge.protocol.stub import reconnect as reconnect_loader
+from espforge.protocol.stub import run_flasher_stub
+from espforge.protocol.stub_image import StubSource
 
 log = library_logger(__name__)
 
@@ -101,8 +103,6 @@ class Device:
     def start_stub(self, source: StubSource, baud: int, connected_baud: int) -> None:
         """Run the flasher stub from `source` (or keep using one left running), then switch
         the link to `baud`; without a stub, or when it does not start, the ROM carries on."""
-        from espforge.protocol.stub import run_flasher_stub
-
         run_flasher_stub(self.loader, source, self.before, self.connect_attempts)
         if baud > connected_baud:
             try:
@@ -187,9 +187,7 @@ class Device:
         """Get a chip that reset or dropped off the link back: reopen the port (when it
         failed), reset into download mode and sync as at first, then attach the flash and set
         its size again (a reset forgets both). A flasher stub is started again."""
-        from espforge.protocol.stub import reconnect
-
-        reconnect(self.loader, self.before, self.connect_attempts, reopen_port)
+        reconnect_loader(self.loader, self.before, self.connect_attempts, reopen_port)
         if self._attach_word is not None:
             self.loader.spi_attach(self._attach_word)
         if self._configured_size is not None:
@@ -322,10 +320,6 @@ def open_device(
     loaded into RAM) - also after an error, as esptool does, when the link still allows it -
     and the port is closed.
     """
-    from espforge.protocol import connect as connecting
-    from espforge.protocol.baud import sync_baud
-    from espforge.protocol.resets import run_reset
-
     # A stub changes the baud rate itself, once it runs (as esptool does).
     baud, before = connection.baud, connection.before
     connected_baud = baud if stub is None else sync_baud(baud, before)
@@ -338,10 +332,10 @@ def open_device(
     except BaseException:
         if after is not None:
             with suppress(Exception):  # the error that got us here is the one to report
-                run_reset(loader, after)
+                resets.run_reset(loader, after)
         raise
     else:
         if after is not None:
-            run_reset(loader, after)
+            resets.run_reset(loader, after)
     finally:
         loader.close()
