@@ -1,6 +1,6 @@
 """The image tools' commands, as data: build, merge, inspect and check images offline.
 
-Their handlers are in `image_handlers` and `layout_handlers`.
+Their handlers are in a module per image command (`*_handler`) and `layout_handlers`.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ IMAGE_COMMANDS = (
         IMAGE_TOOLS,
         "Print information about a firmware image (bootloader or application).",
         params=(file_argument("filename"),),
-        handler="image_handlers:run_image_info",
+        handler="image_info_handler:run_image_info",
     ),
     CommandSpec(
         "elf2image",
@@ -161,7 +161,7 @@ IMAGE_COMMANDS = (
             ),
             *flash_options(keep=False, detect=False),
         ),
-        handler="image_handlers:run_elf2image",
+        handler="elf2image_handler:run_elf2image",
     ),
     CommandSpec(
         "merge-bin",
@@ -199,7 +199,7 @@ IMAGE_COMMANDS = (
             ),
             *flash_options(keep=True, detect=False),
         ),
-        handler="image_handlers:run_merge_bin",
+        handler="merge_bin_handler:run_merge_bin",
     ),
     CommandSpec(
         "make-image",
@@ -223,7 +223,7 @@ IMAGE_COMMANDS = (
             ),
             option("--entrypoint", "-e", help="Entry point address.", type=AnyInt(), default=0),
         ),
-        handler="image_handlers:run_make_image",
+        handler="make_image_handler:run_make_image",
     ),
     CommandSpec(
         "partition-table",
