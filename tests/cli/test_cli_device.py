@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from espforge.cli.main import build_cli
-from espforge.cli.progress import ProgressBars, progress_bars
+from espforge.cli.progress import ProgressBars, show_progress
 from espforge.flash.progress import Operation, ProgressBus
 from flash_fake import FakeLoader, connect_to
 
@@ -221,9 +221,9 @@ def test_progress_bars_follow_the_events_and_vanish_when_done():
         assert bars.progress.tasks == []
 
 
-@pytest.mark.parametrize(("terminal", "enabled"), [(False, True), (True, False)])
-def test_no_bars_off_a_terminal_or_when_disabled(terminal: bool, enabled: bool):
+@pytest.mark.parametrize("terminal", [False, True])
+def test_no_progress_when_disabled(terminal: bool):
     bus = ProgressBus()
     console = Console(file=io.StringIO(), force_terminal=terminal)
-    with progress_bars(bus, enabled, console):
+    with show_progress(bus, False, console):
         assert bus._subscribers == []

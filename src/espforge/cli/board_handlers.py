@@ -9,10 +9,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import click
-
 from espforge.cli.device import device_command
-from espforge.cli.framework import CommandOptions, Invocation
+from espforge.cli.framework import CommandOptions, Invocation, output
 from espforge.errors import EspforgeError
 from espforge.fileio import write_output
 from espforge.flash import Device
@@ -30,7 +28,7 @@ class ScanOptions(CommandOptions):
 def run_scan(invocation: Invocation, device: Device, options: ScanOptions) -> None:
     report = scan_device(device, options.partition_table_offset)
     # The report is the command's result: printed even with --silent, for scripts.
-    click.echo(json.dumps(report, indent=2) if options.json else scan_text(report))
+    output(json.dumps(report, indent=2) if options.json else scan_text(report))
 
 
 def scan_text(report: dict[str, Any]) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from espforge.cli.framework import CommandOptions, Handler, Invocation, OptionsT
 from espforge.cli.library_log import library_log_shown
 from espforge.cli.options import ConnectionSettings
-from espforge.cli.progress import progress_bars
+from espforge.cli.progress import show_progress
 from espforge.errors import NotSupportedError, SecureDownloadModeError
 from espforge.flash import Device, mac_addresses, open_device
 from espforge.flash.memory import format_mac
@@ -115,7 +115,7 @@ def _run_connected(
         if attach:
             device.attach_flash(runner.spi_connection)
         enabled = not invocation.settings.silent and not runner.no_progress
-        with progress_bars(device.progress, enabled):
+        with show_progress(device.progress, enabled):
             body(device)
         invocation.echo("")
         if not reset:

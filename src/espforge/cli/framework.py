@@ -13,7 +13,9 @@ the v4 compat layer below it, and nothing heavy, so that `espforge --help` stays
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
@@ -40,6 +42,37 @@ SECURE_DEBUG = "Secure Debug"
 SECURE_SECTIONS = (SECURE_BOOT, FLASH_ENCRYPTION, SECURE_DEBUG)
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 120}
+
+
+# ------------------------------------------------------------------------ output
+
+LineWriter = Callable[[str, bool], None]  # (line, whether it belongs on stderr)
+
+
+def _echo(line: str, err: bool) -> None:
+    click.echo(line, err=err)
+
+
+_line_writer: ContextVar[LineWriter] = ContextVar("line_writer", default=_echo)
+
+
+def output(line: str, err: bool = False) -> None:
+    """Print one line of a command's output (on stderr if `err`), flushed as it comes.
+
+    Every line a command prints goes through here, so that while progress bars are drawn
+    (`lines_to`) the lines are printed above them by the same console, never into them.
+    """
+    _line_writer.get()(line, err)
+
+
+@contextmanager
+def lines_to(writer: LineWriter) -> Iterator[None]:
+    """Send the lines `output` prints to `writer` while the block runs."""
+    token = _line_writer.set(writer)
+    try:
+        yield
+    finally:
+        _line_writer.reset(token)
 
 
 # ------------------------------------------------------------------ specs and invocations
@@ -79,12 +112,12 @@ class Invocation:
     def echo(self, text: str) -> None:
         """Print progress or a result on stdout, unless --silent."""
         if not self.settings.silent:
-            click.echo(text)
+            output(text)
 
     def warn(self, text: str) -> None:
         """Print a warning on stderr, unless --silent."""
         if not self.settings.silent:
-            click.echo(f"WARNING: {text}", err=True)
+            output(f"WARNING: {text}", err=True)
 
 
 OptionsT = TypeVar("OptionsT", bound="CommandOptions")

@@ -7,9 +7,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import click
-
-from espforge.cli.framework import Invocation
+from espforge.cli.framework import Invocation, output
 
 
 @contextmanager
@@ -35,7 +33,7 @@ class _EchoHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         if record.levelno >= logging.ERROR:
-            click.echo(f"ERROR: {message}", err=True)
+            output(f"ERROR: {message}", err=True)
         elif record.levelno >= logging.WARNING:
             self.invocation.warn(message)
         else:

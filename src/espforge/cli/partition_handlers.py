@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import click
-
 from espforge.cli.device import device_command
-from espforge.cli.framework import CommandOptions, Invocation
+from espforge.cli.framework import CommandOptions, Invocation, output
 from espforge.cli.partition_listing import table_listing
 from espforge.errors import EspforgeError
 from espforge.fileio import read_input, write_output
@@ -37,7 +35,7 @@ DEFAULT_INFO = ("offset", "size")
 
 def _result(text: str) -> None:
     """A command's result: printed even with --silent, for scripts."""
-    click.echo(text)
+    output(text)
 
 
 def _describe(partition: Partition) -> str:
