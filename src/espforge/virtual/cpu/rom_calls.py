@@ -47,7 +47,6 @@ class _Inflate:
     """One tinfl_decompressor's state, kept in Python as the ROM keeps it in the struct."""
 
     stream: zlib._Decompress
-    surplus: bytes = b""
 
 
 class RomCalls:
@@ -244,17 +243,20 @@ class RomCalls:
             inflate = self._inflate[state] = _Inflate(zlib.decompressobj(window))
             self._put_word(state, 1)
         data = bytes(self.memory.mem_read(source, self._word(in_size)))
+        room = self._word(out_size)
+        # Like tinfl, stop taking input once the output space is full and say how much input
+        # was used: the stubs call again while input remains or more output is due.
         try:
-            inflate.surplus += inflate.stream.decompress(data)
+            out = inflate.stream.decompress(data, room) if room else b""
         except zlib.error:
             return TINFL_FAILED
-        room = self._word(out_size)
-        out, inflate.surplus = inflate.surplus[:room], inflate.surplus[room:]
+        tail = inflate.stream.unconsumed_tail if room else data
+        self._put_word(in_size, len(data) - len(tail))
         self.memory.mem_write(out_next, out)
-        self._put_word(out_size, len(out))  # all input is consumed: zlib buffers the rest
-        if inflate.surplus:
-            return TINFL_HAS_MORE_OUTPUT
-        return TINFL_DONE if inflate.stream.eof else TINFL_NEEDS_MORE_INPUT
+        self._put_word(out_size, len(out))
+        if inflate.stream.eof:
+            return TINFL_DONE
+        return TINFL_HAS_MORE_OUTPUT if len(out) == room else TINFL_NEEDS_MORE_INPUT
 
     def _security_info(self, _message: int, _error: int, buffer: int, *_: int) -> int:
         # flags, flash_crypt_cnt, 7 key purposes, chip id, ECO/API version: an open chip.
