@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import esptool_in_process, esptool_stub_dir
+from conftest import espforge_in_process, esptool_in_process, esptool_stub_dir
 from espforge.link.slip import SlipDecoder, slip_encode
 from espforge.protocol.commands import Opcode, checksum, encode_command
 from espforge.virtual.chip import BootState, VirtualChip
@@ -122,3 +122,15 @@ def test_esptool_writes_reads_and_erases_through_the_emulated_stub(
     esptool_in_process("--port", port, "verify-flash", "0x10000", str(source))
     esptool_in_process("--port", port, "erase-region", "0x10000", "0x1000")
     assert flash.read_bytes()[0x10000:0x11000] == b"\xff" * 0x1000
+
+
+def test_espforge_writes_through_the_emulated_esptool_stub(tmp_path: Path) -> None:
+    flash = tmp_path / "flash.bin"
+    payload = bytes(range(256)) * 64
+    source = tmp_path / "payload.bin"
+    source.write_bytes(payload)
+    port = f"virtual://esp32c3?cpu=emulate&flash={flash}"
+    espforge_in_process(
+        "--port", port, "--stub-dir", str(esptool_stub_dir()), "write-flash", "0x8000", str(source)
+    )
+    assert flash.read_bytes()[0x8000 : 0x8000 + len(payload)] == payload
