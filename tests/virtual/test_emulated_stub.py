@@ -17,13 +17,17 @@ from espforge.virtual.chip import BootState, VirtualChip
 from espforge.virtual.chip_options import ChipOptions
 
 pytest.importorskip("unicorn", reason="unicorn (the emulate extra) is absent")
-pytest.importorskip("esptool", reason="esptool (test-only oracle, its stub files) is absent")
+esptool = pytest.importorskip("esptool", reason="esptool (test-only oracle) is absent")
 
 UNHOOKED_ROM = 0x40001000  # inside the C3's ROM, where no function the table names lives
 
 
-def stub_file() -> dict:
-    return json.loads((esptool_stub_dir() / "esp32c3.json").read_text())
+STUB_SETS = ["2", "1"]  # esptool 5.6's default (Apache-2.0/MIT) set and its legacy set
+
+
+def stub_file(stub_set: str = "2") -> dict:
+    folder = esptool_stub_dir().parent / stub_set
+    return json.loads((folder / "esp32c3.json").read_text())
 
 
 def emulating_chip() -> VirtualChip:
@@ -54,9 +58,10 @@ def stub_segments(stub: dict) -> list[tuple[int, bytes]]:
     ]
 
 
-def test_the_uploaded_stub_greets_from_emulated_code() -> None:
+@pytest.mark.parametrize("stub_set", STUB_SETS)
+def test_the_uploaded_stub_greets_from_emulated_code(stub_set: str) -> None:
     chip = emulating_chip()
-    stub = stub_file()
+    stub = stub_file(stub_set)
     frames = upload(chip, stub_segments(stub), stub["entry"])
     assert frames[-1] == b"OHAI"
     assert chip.state is BootState.RAM_CODE and chip.stub is None  # no Python stub model
@@ -100,18 +105,23 @@ def test_a_stub_that_crashes_leaves_a_silent_chip() -> None:
     assert chip.cpu is not None and "crashed" in (chip.cpu.stopped or "")
 
 
+@pytest.mark.parametrize("stub_set", STUB_SETS)
 @pytest.mark.parametrize("compress", ["-z", "-u"])
 def test_esptool_writes_reads_and_erases_through_the_emulated_stub(
-    tmp_path: Path, compress: str
+    tmp_path: Path, compress: str, stub_set: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # --stub-version reorders esptool's class-wide stub folder list: restore it afterwards.
+    stub_flasher = esptool.loader.StubFlasher
+    monkeypatch.setattr(stub_flasher, "STUB_SUBDIRS", list(stub_flasher.STUB_SUBDIRS))
     flash = tmp_path / "flash.bin"
     payload = bytes(range(256)) * 96 + bytes(40 * 1024)  # compressible and not
     source = tmp_path / "payload.bin"
     source.write_bytes(payload)
     port = f"virtual://esp32c3?cpu=emulate&flash={flash}"
     out = esptool_in_process(
-        "--port", port, "--baud", "921600", "write-flash", compress, "0x10000", str(source)
-    )
+        "--stub-version", stub_set, "--port", port, "--baud", "921600",
+        "write-flash", compress, "0x10000", str(source),
+    )  # fmt: skip
     assert "Stub flasher running." in out and "Hash of data verified." in out
     image = flash.read_bytes()
     assert image[0x10000 : 0x10000 + len(payload)] == payload

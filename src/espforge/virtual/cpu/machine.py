@@ -18,7 +18,7 @@ from unicorn import UC_ARCH_RISCV, UC_HOOK_CODE, UC_MODE_RISCV32, UC_PROT_ALL, U
 from unicorn.riscv_const import UC_RISCV_REG_PC, UC_RISCV_REG_X1
 
 from espforge.chips.cpu_map import CpuMemoryMap
-from espforge.virtual.cpu.peripherals import Spi1, Uart0
+from espforge.virtual.cpu.peripherals import CLKDIV, Spi1, Uart0
 from espforge.virtual.cpu.rom_calls import RomCalls
 from espforge.virtual.memory import AddressSpace
 from espforge.virtual.spi_flash import SpiFlashDevice
@@ -60,7 +60,7 @@ class Machine:
         self._sentinel = layout.rom[1] - 0x10  # a filler address no function lives at
         self.uc = Uc(UC_ARCH_RISCV, UC_MODE_RISCV32)
         self._map_memory(ram)
-        self.uart = Uart0(self._transmit)
+        self.uart = Uart0(self._transmit, ports.registers.read_word(layout.uart0 + CLKDIV))
         self.spi = Spi1(ports.device, ports.registers, layout.spi1)
         self.rom = RomCalls(
             self.uc, self.uart, self.spi, ports.crystal_hz, ports.on_divider,
@@ -162,11 +162,13 @@ class Machine:
             self.stopped = f"call to ROM address 0x{address:08x} ({name}), which has no hook"
             uc.emu_stop()
             return
-        self._activity = True
+        self.rom.polled_empty = False
         arguments = [uc.reg_read(REG_A0 + n) for n in range(7)]
         result = handler(*arguments)
         if result is not None:
             uc.reg_write(REG_A0, result & 0xFFFFFFFF)
+        # Polling an empty receive FIFO through the ROM is waiting, not work.
+        self._activity = self._activity or not self.rom.polled_empty
 
     def _transmit(self, data: bytes) -> None:
         self._activity = True

@@ -14,7 +14,6 @@ from espforge.virtual.spi_flash import SpiFlashDevice
 FIFO_DEPTH = 128  # SOC_UART_FIFO_LEN; STATUS never reports more
 RXFIFO_FULL = 1 << 0
 RXFIFO_TOUT = 1 << 8
-RESET_CLKDIV = 0x2B6  # integer part of the ROM's divider at reset (stub.md §4.2)
 
 # UART0 register offsets
 FIFO, INT_RAW, INT_ST, INT_ENA, INT_CLR, CLKDIV, STATUS, CONF1 = (
@@ -31,12 +30,12 @@ SECTOR, BLOCK = 0x1000, 0x10000
 class Uart0:
     """UART0: bytes from the host wait in `rx`; bytes the code writes go to `transmit`."""
 
-    def __init__(self, transmit: Callable[[bytes], None]) -> None:
+    def __init__(self, transmit: Callable[[bytes], None], clkdiv: int) -> None:
         self.rx: deque[int] = deque()
         self.transmit = transmit
         self.raw = 0
         self.enabled = 0
-        self.clkdiv = RESET_CLKDIV
+        self.clkdiv = clkdiv  # as the ROM left it: set 1 scales it for a new baud
         self.conf1 = 0x60
         self.other: dict[int, int] = {}
 

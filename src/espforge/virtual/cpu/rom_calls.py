@@ -72,6 +72,7 @@ class RomCalls:
         self.chip_id = chip_id
         self.interrupts = InterruptState()
         self.delayed_seconds = 0.0  # ets_delay_us adds up here: the code's waiting time
+        self.polled_empty = False  # the last call found no input: the code is waiting
         self._md5: dict[int, hashlib._Hash] = {}
         self._inflate: dict[int, _Inflate] = {}
         # The ROM's UartDevice and flash struct live in ROM .bss, which we pick inside the
@@ -145,6 +146,7 @@ class RomCalls:
 
     def _rx_one_char(self, destination: int, *_: int) -> int:
         byte = self.uart.pop()
+        self.polled_empty = byte is None
         if byte is None:
             return 1
         self.memory.mem_write(destination, bytes([byte]))
