@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from conftest import espforge_in_process, esptool_in_process, esptool_stub_dir
+from espforge.errors import EspforgeError
 from espforge.link.slip import SlipDecoder, slip_encode
 from espforge.protocol.commands import Opcode, checksum, encode_command
 from espforge.virtual.chip import BootState, VirtualChip
 from espforge.virtual.chip_options import ChipOptions
+from espforge.virtual.config import chip_from_options
 
 pytest.importorskip("unicorn", reason="unicorn (the emulate extra) is absent")
 esptool = pytest.importorskip("esptool", reason="esptool (test-only oracle) is absent")
@@ -144,3 +146,12 @@ def test_espforge_writes_through_the_emulated_esptool_stub(tmp_path: Path) -> No
         "--port", port, "--stub-dir", str(esptool_stub_dir()), "write-flash", "0x8000", str(source)
     )
     assert flash.read_bytes()[0x8000 : 0x8000 + len(payload)] == payload
+
+
+def test_cpu_emulate_is_an_option_of_emulated_chips_only() -> None:
+    assert chip_from_options("esp32c3", {"cpu": "emulate"}).options.emulate_cpu
+    assert not chip_from_options("esp32c3", {}).options.emulate_cpu
+    with pytest.raises(EspforgeError, match="no emulated CPU"):
+        chip_from_options("esp32", {"cpu": "emulate"})
+    with pytest.raises(EspforgeError, match="cpu=fast is not understood"):
+        chip_from_options("esp32c3", {"cpu": "fast"})
