@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,9 @@ def emulating_chip() -> VirtualChip:
 def command(chip: VirtualChip, opcode: int, data: bytes, check: int = 0) -> list[bytes]:
     """Send one request; the frames the chip answered with."""
     chip.receive(slip_encode(encode_command(opcode, data, check)))
+    due = chip.next_due()  # the code's ets_delay_us calls put its output a little later
+    if due is not None:
+        time.sleep(max(0.0, due - chip.clock()))
     return SlipDecoder().feed(chip.read())
 
 

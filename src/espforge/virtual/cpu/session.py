@@ -44,11 +44,13 @@ class EmulatedCode:
         self._set_divider = set_divider
         self._log = log
         self._now = 0.0
+        self._delay_before_run = 0.0
         self._pending = bytearray()
+        self._pending_due = 0.0
         ports = CpuPorts(
             device=device,
             registers=memory,
-            transmit=self._pending.extend,
+            transmit=self._transmit,
             on_divider=self._divider,
             crystal_hz=identity.crystal_mhz * 1_000_000,
             chip_id=chip.image_chip_id,
@@ -71,6 +73,7 @@ class EmulatedCode:
         if self.stopped is not None:
             return
         self._now = at
+        self._delay_before_run = self.machine.rom.delayed_seconds
         step()
         self._flush()
         if self.stopped is not None:
@@ -78,11 +81,20 @@ class EmulatedCode:
             logger.warning(message)
             self._log(message)
 
+    def _elapsed(self) -> float:
+        """Time the code has spent in ets_delay_us since the host's bytes arrived (its own
+        instructions are not counted yet)."""
+        return self.machine.rom.delayed_seconds - self._delay_before_run
+
+    def _transmit(self, data: bytes) -> None:
+        self._pending += data
+        self._pending_due = self._now + self._elapsed()
+
     def _divider(self, divider16: int) -> None:
         self._flush()  # what was written before the change leaves at the old rate
-        self._set_divider(divider16, self._now)
+        self._set_divider(divider16, self._now + self._elapsed())
 
     def _flush(self) -> None:
         if self._pending:
-            self._output(bytes(self._pending), self._now)
+            self._output(bytes(self._pending), self._pending_due)
             self._pending.clear()
