@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from espforge.chips import ChipSpec, get_chip
 from espforge.errors import EspforgeError, ImageError
@@ -53,6 +53,9 @@ from espforge.virtual.rom import (
 from espforge.virtual.spi_flash import SpiController, SpiFlashDevice
 from espforge.virtual.stub_dialect import GREETING, FlasherStub
 from espforge.virtual.stub_rx import StubReceiver
+
+if TYPE_CHECKING:
+    from espforge.virtual.cpu.session import EmulatedCode
 
 ROM_BAUD = 115200
 STRAP_SAMPLE_DELAY = 0.01  # seconds after EN rises before GPIO0 is sampled
@@ -130,6 +133,7 @@ class VirtualChip(ChipUart):
         self._latched_download = not self.options.start_in_app
         self._commands = 0
         self.stub: FlasherStub | None = None  # set while a "RAM image" (a stub) runs
+        self.cpu: EmulatedCode | None = None  # set while uploaded code runs (cpu=emulate)
         self.stub_receiver = StubReceiver()  # its receive buffers (stub_rx)
         self.last_boot: BootOutcome | None = None  # the last second-stage boot from flash
         self.efuse = efuse_controller_for(chip, self.identity, self.options.efuse_file)
@@ -175,6 +179,9 @@ class VirtualChip(ChipUart):
             if self.options.link.throttle:
                 arrival = max(now, self._input_free) + self._byte_time(len(data))
                 self._input_free = arrival
+            if self.cpu is not None:
+                self.cpu.receive(data, arrival)  # the uploaded code reads its UART itself
+                return
             for frame in self._decoder.feed(data):
                 self._execute(frame, arrival)
                 if not self._serving():
@@ -252,7 +259,7 @@ class VirtualChip(ChipUart):
         """Stop everything; the flash loses power too unless `flash_powered` (a software
         reset, or a jump out of the bootloader, leaves the flash supply on)."""
         self.state = BootState.RESET
-        self.stub = None
+        self.stub = self.cpu = None
         self._boot_at = None
         self._output.clear()
         if not flash_powered:
@@ -260,7 +267,7 @@ class VirtualChip(ChipUart):
 
     def _boot(self, download: bool, at: float) -> None:
         self._autobaud = True
-        self.stub = None
+        self.stub = self.cpu = None
         self._input_free = self._output_free = self._cpu_free = at
         self._decoder = SlipDecoder()
         previous, self.memory = self.memory, AddressSpace()
@@ -333,7 +340,7 @@ class VirtualChip(ChipUart):
 
     def _serving(self) -> bool:
         """Whether the bootloader or a flasher stub is listening to the host."""
-        return self.state is BootState.DOWNLOAD or self.stub is not None
+        return self.state is BootState.DOWNLOAD or self.stub is not None or self.cpu is not None
 
     def _execute(self, frame: bytes, arrival: float) -> None:
         if self.stub is not None:
@@ -393,6 +400,8 @@ class VirtualChip(ChipUart):
         elif isinstance(action, LeaveBootloader):
             download = self._latched_download if action.reboot else False
             self._restart_after_output(download, due)
+        elif isinstance(action, RunRamCode) and self.options.emulate_cpu:
+            self._run_uploaded_code(action.entry, due)
         elif isinstance(action, RunRamCode):
             # Whatever was loaded, the chip answers as a flasher stub from now on.
             self.state = BootState.RAM_CODE
@@ -400,6 +409,31 @@ class VirtualChip(ChipUart):
             self.stub = FlasherStub(self.chip, self.memory, self._device, self.rom.options)
             self.stub_receiver = StubReceiver()
             self._emit(slip_encode(GREETING), due, Opcode.MEM_END)
+
+    def _run_uploaded_code(self, entry: int, due: float) -> None:
+        # Imported here: the emulator (unicorn) is an optional extra, needed only for this.
+        from espforge.virtual.cpu.session import EmulatedCode
+
+        self.state = BootState.RAM_CODE
+        self._autobaud = False  # the loaded code keeps the UART as the ROM left it
+        self.cpu = EmulatedCode(
+            self.chip, self.identity, self.memory, self._device,
+            output=lambda data, at: self._queue(data, at),
+            set_divider=self._cpu_divider,
+            log=self._log_event,
+        )  # fmt: skip
+        self.cpu.start(entry, due)
+
+    def _cpu_divider(self, divider16: int, _at: float) -> None:
+        """The code set UART0's divider (1/16 units of the crystal clock): its new rate."""
+        if divider16:  # 0 stops the UART's clock: nothing the host could hear either way
+            self.baud = round(self.identity.crystal_mhz * 1_000_000 * 16 / divider16)
+
+    def _log_event(self, message: str) -> None:
+        if self._log_file is not None:
+            self._log_file.write(json.dumps({"time": round(self.clock(), 6), "event": message}))
+            self._log_file.write("\n")
+            self._log_file.flush()
 
     def _restart_after_output(self, download: bool, due: float) -> None:
         """Leave the bootloader once the last response is out: keep it, then boot again."""

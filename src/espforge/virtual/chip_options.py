@@ -35,3 +35,4 @@ class ChipOptions:
     log_path: str | None = None  # append every decoded command as a JSON line
     efuse_file: str | None = None  # keep the eFuse memory here (espefuse's --virt file format)
     rollback: bool = False  # the second-stage bootloader is built with app rollback
+    emulate_cpu: bool = False  # run uploaded code on an emulated CPU (virtual/cpu)

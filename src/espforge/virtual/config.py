@@ -8,6 +8,7 @@ from espforge.chips import get_chip
 from espforge.errors import EspforgeError
 from espforge.virtual.chip import VirtualChip
 from espforge.virtual.chip_options import ChipOptions, LinkModel
+from espforge.virtual.cpu import cpu_map_for
 from espforge.virtual.faults import FaultPlan
 from espforge.virtual.identity import ChipIdentity, parse_mac, parse_revision
 from espforge.virtual.rom import FlashTiming
@@ -16,7 +17,9 @@ OPTION_HELP = (
     "flash=FILE, flash_size=4MB, mac=aa:bb:cc:dd:ee:ff, revision=1.0, crystal=40, "
     "start=download|app, sdm=1, link=1 (realistic timing), throttle=1, latency=SECONDS, "
     "flash_timing=1, faults=drop=0.1,corrupt=0.05,only=FLASH_DATA/MEM_DATA, seed=N, log=FILE, "
-    "rollback=1 (its ESP-IDF bootloader does app rollback)"
+    "rollback=1 (its ESP-IDF bootloader does app rollback), "
+    "cpu=emulate (ESP32-C3: run the uploaded flasher stub on an emulated RISC-V CPU; "
+    "needs the unicorn package)"
 )
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -39,6 +42,7 @@ def chip_from_options(chip_name: str, options: Mapping[str, str]) -> VirtualChip
         "seed",
         "log",
         "rollback",
+        "cpu",
     }
     if unknown:
         raise EspforgeError(
@@ -62,6 +66,11 @@ def chip_options(chip_name: str, options: Mapping[str, str]) -> ChipOptions:
     start = options.get("start", "download")
     if start not in ("download", "app"):
         raise EspforgeError(f"start={start} is not understood: use start=download or start=app")
+    cpu = options.get("cpu", "model")
+    if cpu not in ("model", "emulate"):
+        raise EspforgeError(f"cpu={cpu} is not understood: use cpu=emulate or cpu=model")
+    if cpu == "emulate" and cpu_map_for(chip) is None:
+        raise EspforgeError(f"cpu=emulate: {chip.chip_name} has no emulated CPU yet (ESP32-C3 has)")
     faults = None
     if "faults" in options:
         faults = FaultPlan.from_text(options["faults"], seed=_number(options, "seed", 0, int))
@@ -73,6 +82,7 @@ def chip_options(chip_name: str, options: Mapping[str, str]) -> ChipOptions:
         secure_download=options.get("sdm", "0").lower() in _TRUE,
         log_path=options.get("log"),
         rollback=options.get("rollback", "0").lower() in _TRUE,
+        emulate_cpu=cpu == "emulate",
     )
 
 
