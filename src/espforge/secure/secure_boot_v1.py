@@ -78,13 +78,13 @@ def verify_image(image: bytes, key: ec.EllipticCurvePublicKey, source: str) -> i
     (version,) = struct.unpack_from("<I", trailer)
     if version != SIGNATURE_VERSION:
         raise SecureError(
-            f"{source}: not signed for Secure Boot v1 (the signature version word is "
-            f"{version:#x}, not 0)"
+            f"{source}: Signature block has version {version}. Only version 0 exists: the image "
+            "is not signed for Secure Boot v1."
         )
     if not _verifies(key, _der(trailer[4:]), data):
         raise SecureError(
-            f"{source}: the signature is not valid (signed by another key, or the image "
-            "changed after signing)"
+            f"{source}: Signature is not valid. It was made with another key, or the image "
+            "changed after signing."
         )
     return len(data)
 

@@ -1,0 +1,128 @@
+"""espforge secure's refusals hold espsecure 5.6's sentence for the same case, with its exit code,
+each checked against espsecure run the same way on inputs made here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from conftest import run_espforge, run_stock_tool
+
+pytestmark = pytest.mark.oracle
+
+
+def _ecdsa_key(path: Path, curve: ec.EllipticCurve = ec.SECP256R1()) -> Path:
+    key = ec.generate_private_key(curve)
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
+
+
+def _both_fail_with(args: list[str | Path], sentence: str, exit_code: int = 2) -> None:
+    """espsecure and `espforge secure` fail the same way, both naming `sentence`."""
+    theirs = run_stock_tool("espsecure", *args)
+    ours = run_espforge("secure", *map(str, args))
+    assert theirs.returncode == exit_code, theirs.stdout + theirs.stderr
+    assert sentence in theirs.stdout + theirs.stderr
+    assert ours.returncode == exit_code, ours.stdout + ours.stderr
+    assert sentence in ours.stderr
+
+
+@pytest.fixture
+def signed_v1(tmp_path: Path) -> Path:
+    """Data signed for Secure Boot v1 with a key made here."""
+    data = tmp_path / "data.bin"
+    data.write_bytes(bytes(range(256)) * 20)
+    key = _ecdsa_key(tmp_path / "v1_key.pem")
+    signed = tmp_path / "signed_v1.bin"
+    result = run_espforge("secure", "sign-data", "-v", "1", "-k", str(key), "-o", str(signed),
+                          str(data))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return signed
+
+
+@pytest.fixture
+def signed_v2(tmp_path: Path) -> Path:
+    data = tmp_path / "app.bin"
+    data.write_bytes(bytes(range(256)) * 32)
+    key = _ecdsa_key(tmp_path / "v2_key.pem")
+    signed = tmp_path / "signed_v2.bin"
+    result = run_espforge("secure", "sign-data", "-v", "2", "-k", str(key), "-o", str(signed),
+                          str(data))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return signed
+
+
+def test_v1_with_another_key_says_signature_is_not_valid(tmp_path, signed_v1):
+    other = _ecdsa_key(tmp_path / "other.pem")
+    _both_fail_with(["verify-signature", "-v", "1", "-k", other, signed_v1],
+                    "Signature is not valid.")  # fmt: skip
+
+
+def test_v1_with_a_nonzero_version_word_names_it(tmp_path, signed_v1):
+    image = bytearray(signed_v1.read_bytes())
+    image[-68] = 7
+    changed = tmp_path / "version7.bin"
+    changed.write_bytes(image)
+    key = tmp_path / "v1_key.pem"
+    _both_fail_with(["verify-signature", "-v", "1", "-k", key, changed],
+                    "Signature block has version 7.")  # fmt: skip
+
+
+def test_v2_with_another_key_could_not_be_verified(tmp_path, signed_v2):
+    other = _ecdsa_key(tmp_path / "other.pem")
+    _both_fail_with(
+        ["verify-signature", "-v", "2", "-k", other, signed_v2],
+        "Checked all blocks. Signature could not be verified with the provided key.",
+    )
+
+
+def test_v2_of_unsigned_data_could_not_be_verified(tmp_path):
+    unsigned = tmp_path / "unsigned.bin"
+    unsigned.write_bytes(b"\x5a" * 8192)
+    _both_fail_with(
+        ["verify-signature", "-v", "2", "-k", _ecdsa_key(tmp_path / "k.pem"), unsigned],
+        "Checked all blocks. Signature could not be verified with the provided key.",
+    )
+
+
+def test_v2_of_changed_data_says_the_digest_does_not_match(tmp_path, signed_v2):
+    image = bytearray(signed_v2.read_bytes())
+    image[10] ^= 0xFF
+    changed = tmp_path / "changed.bin"
+    changed.write_bytes(image)
+    key = tmp_path / "v2_key.pem"
+    _both_fail_with(
+        ["verify-signature", "-v", "2", "-k", key, changed],
+        "Signature block image digest does not match the actual image digest",
+    )
+    _both_fail_with(["signature-info-v2", changed],
+                    "Digest in signature block 0 doesn't match the image digest.")  # fmt: skip
+
+
+@pytest.mark.parametrize("size", [100, 4096 + 100])
+def test_v2_of_a_short_or_unaligned_file_is_an_invalid_datafile(tmp_path, size):
+    data = tmp_path / "short.bin"
+    data.write_bytes(b"\x01" * size)
+    sentence = "Invalid datafile. Data size should be non-zero & a multiple of 4096."
+    _both_fail_with(["verify-signature", "-v", "2", "-k", _ecdsa_key(tmp_path / "k.pem"), data],
+                    sentence)  # fmt: skip
+    _both_fail_with(["signature-info-v2", data], sentence)
+
+
+def test_v2_skip_padding_of_a_short_file_is_too_small(tmp_path):
+    data = tmp_path / "short.bin"
+    data.write_bytes(b"\x01" * 100)
+    key = _ecdsa_key(tmp_path / "k.pem")
+    _both_fail_with(
+        ["verify-signature", "-v", "2", "--skip-padding", "-k", key, data],
+        "Invalid datafile. File too small (must be at least 4096 bytes).",
+    )
