@@ -14,8 +14,8 @@ from conftest import run_espforge, run_stock_tool
 pytestmark = pytest.mark.oracle
 
 
-def _ecdsa_key(path: Path, curve: ec.EllipticCurve = ec.SECP256R1()) -> Path:
-    key = ec.generate_private_key(curve)
+def _ecdsa_key(path: Path) -> Path:
+    key = ec.generate_private_key(ec.SECP256R1())
     path.write_bytes(
         key.private_bytes(
             serialization.Encoding.PEM,

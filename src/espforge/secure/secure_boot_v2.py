@@ -224,7 +224,9 @@ def verify_image(
             raise SecureError(
                 f"{source}: {verdict} The image is not signed (no valid signature block): {reasons}"
             )
-        raise SecureError(f"{source}: {verdict} No signature block verifies with {key_source}: {reasons}")
+        raise SecureError(
+            f"{source}: {verdict} No signature block verifies with {key_source}: {reasons}"
+        )
     return checks
 
 
