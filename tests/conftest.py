@@ -60,11 +60,14 @@ def run_stock_tool(
     )
 
 
-def run_espforge(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run espforge's command line as a user would."""
+def run_espforge(
+    *args: str, cwd: Path | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run espforge's command line as a user would (`stdin`: what is typed, if anything)."""
     return subprocess.run(
         [sys.executable, "-m", "espforge", *args],
         cwd=cwd,
+        input=stdin,
         capture_output=True,
         text=True,
         check=False,

@@ -47,7 +47,7 @@ class EfuseSession(FieldCommands, KeyCommands):
     def __post_init__(self) -> None:
         self.state = EfuseState.read(self.table, self.regs)
         if self.options.debug:
-            self.out("\n".join(report.dump_lines(self.state)))
+            self.out("\n".join(report.dump_lines(self.state, "read_regs")))
 
     # --- reading ---
 

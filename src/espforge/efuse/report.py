@@ -60,7 +60,9 @@ def summary(
     """The summary text (formats summary, value_only) or JSON, limited to `names` if given."""
     value_only = output_format in ("value_only", "value-only")
     if value_only and len(names) != 1:
-        raise EfuseError("the 'value-only' format shows exactly one eFuse: name one field")
+        raise EfuseError(
+            "The 'value_only' format can be used exactly for one eFuse. Name one field."
+        )
     for name in names:
         state.field(name)  # unknown names are refused
     if output_format == "json":
@@ -151,10 +153,11 @@ def _summary_json(state: EfuseState, names: list[str], active: bool) -> str:
     return json.dumps(out, sort_keys=True, indent=4) + "\n"
 
 
-def dump_lines(state: EfuseState) -> list[str]:
-    """One line per block: name, aliases, index and its words, first word first."""
+def dump_lines(state: EfuseState, label: str = "dump") -> list[str]:
+    """One line per block: name, aliases, index, `label` (espefuse's "dump" for the dump
+    command, "read_regs" for its --debug reading) and its words, first word first."""
     return [
-        block_line(block.spec, "dump", " ".join(f"{w:08x}" for w in block.words()))
+        block_line(block.spec, label, " ".join(f"{w:08x}" for w in block.words()))
         for block in state.blocks
     ]
 
