@@ -92,6 +92,12 @@ def test_v2_of_unsigned_data_could_not_be_verified(tmp_path):
         ["verify-signature", "-v", "2", "-k", _ecdsa_key(tmp_path / "k.pem"), unsigned],
         "Checked all blocks. Signature could not be verified with the provided key.",
     )
+    # signature-info-v2 only reports it, with exit 0
+    theirs = run_stock_tool("espsecure", "signature-info-v2", unsigned)
+    ours = run_espforge("secure", "signature-info-v2", str(unsigned))
+    sentence = "Signature block 0 absent/invalid. Skipping checking next blocks..."
+    assert theirs.returncode == ours.returncode == 0
+    assert sentence in theirs.stdout and sentence in ours.stdout
 
 
 def test_v2_of_changed_data_says_the_digest_does_not_match(tmp_path, signed_v2):

@@ -141,7 +141,7 @@ def _contents_to_sign(
     if not append:
         return image, 0, []
     sector = image[-FLASH_SECTOR_SIZE:]
-    kept, _ = _leading_blocks(sector)
+    kept = _leading_blocks(sector)
     if not kept:
         return image, 0, []
     contents = image[:-FLASH_SECTOR_SIZE]
@@ -158,15 +158,15 @@ def _contents_to_sign(
     return contents, 0, [_raw_block(sector, block.index) for block in kept]
 
 
-def _leading_blocks(sector: bytes) -> tuple[list[sb.SignatureBlock], str]:
-    """The valid blocks at the start of `sector`, and why the next one is not (or "")."""
+def _leading_blocks(sector: bytes) -> list[sb.SignatureBlock]:
+    """The valid blocks at the start of `sector`, up to the first that is not."""
     blocks = []
     for index in range(sb.MAX_BLOCKS):
         try:
             blocks.append(sb.parse_block(_raw_block(sector, index), index))
-        except SecureError as problem:
-            return blocks, str(problem)
-    return blocks, ""
+        except SecureError:
+            break
+    return blocks
 
 
 def _signed_block(contents: bytes, signer: Signer) -> bytes:
@@ -251,11 +251,10 @@ def _check_block(
 
 
 def signature_blocks(image: bytes, source: str = "image") -> list[sb.SignatureBlock]:
-    """The valid blocks of a signed image, in order, stopping at the first absent one."""
+    """The valid blocks of a signed image, in order, stopping at the first absent one (none
+    for an image that is not signed)."""
     contents, sector = _split_signed_image(image, False, source)
-    blocks, first_problem = _leading_blocks(sector)
-    if not blocks:
-        raise SecureError(f"{source}: not signed: signature block 0 {first_problem}")
+    blocks = _leading_blocks(sector)
     for block in blocks:
         if block.image_digest != block.scheme.digest(contents):
             raise SecureError(
