@@ -61,3 +61,10 @@ def test_elf2image_refuses_an_elf_sha256_offset_it_cannot_use(tmp_path, offset, 
     elf.write_bytes(esp32_style_elf(ew.ElfSection(".dram0.zeros", 0x3FFB8000, bytes(0x100))))
     _both_fail_with(["--chip", "esp32", "elf2image", "--elf-sha256-offset", offset,
                      "-o", tmp_path / "out.bin", elf], sentence)  # fmt: skip
+
+
+def test_elf2image_of_a_file_that_is_not_elf(tmp_path):
+    elf = tmp_path / "app.elf"
+    elf.write_bytes(b"\x7fELG" + bytes(100))
+    _both_fail_with(["--chip", "esp32", "elf2image", "-o", tmp_path / "out.bin", elf],
+                    "has invalid ELF magic header")  # fmt: skip
