@@ -59,6 +59,7 @@ def test_value_only_with_no_field(tmp_path):
          "Expected multiple of 3 values, got 4"),
         (["burn-efuse", "WDT_DELAY_SEL", "2", "SPI_BOOT_CRYPT_CNT"],
          "The list does not have a valid pair (name value)"),
+        (["burn-efuse", "NOPE", "1"], "Invalid eFuse name 'NOPE'."),
     ],
 )  # fmt: skip
 def test_arguments_in_incomplete_groups(tmp_path, args, sentence):

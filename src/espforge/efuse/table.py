@@ -176,7 +176,8 @@ class EfuseTable:
             if name in spec.all_names:
                 return spec
         raise EfuseError(
-            f"'{name}' is not an eFuse field of {self.chip}: 'summary' lists the names"
+            f"Invalid eFuse name '{name}'. '{name}' is not an eFuse field of {self.chip}: "
+            "'summary' lists the names"
         )
 
     def has_field(self, name: str) -> bool:
