@@ -169,3 +169,41 @@ def test_sdc_digest_argument_errors(tmp_path, args, sentence):
     key = _ecdsa_key(tmp_path / "p256.pem")
     args = [key if arg == "KEY" else arg for arg in args]
     _both_fail_with(["digest-sdc-public-key", *args, "-o", tmp_path / "digest.bin"], sentence)
+
+
+def test_generate_signing_key_over_an_existing_file(tmp_path):
+    existing = _ecdsa_key(tmp_path / "existing.pem")
+    _both_fail_with(["generate-signing-key", "-v", "2", existing],
+                    f"Key file {existing} already exists.")  # fmt: skip
+
+
+def test_encrypt_flash_data_at_an_unaligned_address(tmp_path):
+    key, data = tmp_path / "key.bin", tmp_path / "data.bin"
+    key.write_bytes(bytes(range(32)))
+    data.write_bytes(bytes(64))
+    _both_fail_with(
+        ["encrypt-flash-data", "-k", key, "-a", "0x1001", "-o", tmp_path / "out.bin", data],
+        "Starting flash address 0x1001 must be a multiple of 16.",
+    )
+
+
+def test_v1_keys_that_are_not_keys(tmp_path, signed_v1):
+    not_a_key = tmp_path / "k.bin"
+    not_a_key.write_bytes(bytes(32))
+    _both_fail_with(
+        ["sign-data", "-v", "1", "-k", not_a_key, "-o", tmp_path / "out.bin", signed_v1],
+        "Incorrect ECDSA private key specified. Please check algorithm and/or format.",
+    )
+    _both_fail_with(
+        ["verify-signature", "-v", "1", "-k", not_a_key, signed_v1],
+        "Verification key does not appear to be an EC key in PEM format or binary EC public "
+        "key data. Unsupported.",
+    )
+
+
+def test_digest_secure_bootloader_of_not_an_image(tmp_path):
+    key, data = tmp_path / "key.bin", tmp_path / "data.bin"
+    key.write_bytes(bytes(range(32)))
+    data.write_bytes(b"\xfc" + bytes(99))
+    _both_fail_with(["digest-secure-bootloader", "-k", key, "-o", tmp_path / "out.bin", data],
+                    "Invalid firmware image magic=0xfc")  # fmt: skip

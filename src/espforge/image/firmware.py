@@ -257,7 +257,9 @@ class _Reader:
     def common_header(self, expected_magic: int) -> tuple[int, int, int, int, int]:
         fields = _COMMON_HEADER.unpack(self.take(COMMON_HEADER_SIZE, "image header"))
         if fields[0] != expected_magic:
-            raise self.fail(f"has magic byte {fields[0]:#04x} where {expected_magic:#04x} belongs")
+            raise self.fail(
+                f"Invalid firmware image magic={fields[0]:#x} ({expected_magic:#04x} belongs there)"
+            )
         return fields
 
     def segment(self, in_checksum: bool = True) -> ImageSegment:
