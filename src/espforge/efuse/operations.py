@@ -48,6 +48,7 @@ class EfuseSession(FieldCommands, KeyCommands):
         self.state = EfuseState.read(self.table, self.regs)
         if self.options.debug:
             self.out("\n".join(report.dump_lines(self.state, "read_regs")))
+            self.out("\n".join(report.status_register_lines(self.state, self.regs)))
 
     # --- reading ---
 
