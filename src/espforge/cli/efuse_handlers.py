@@ -196,6 +196,7 @@ class SummaryOptions(CommandOptions):
 
 @efuse_command(SummaryOptions)
 def summary(session: EfuseSession, options: SummaryOptions) -> None:
+    session.show_debug_status()
     text = session.summary(list(options.efuses_to_show), options.format, options.active)
     if options.file is None:
         _echo(text.removesuffix("\n"))  # its blank lines at the end are espefuse's too
@@ -258,6 +259,7 @@ class CheckErrorOptions(CommandOptions):
 
 @efuse_command(CheckErrorOptions)
 def check_error(session: EfuseSession, options: CheckErrorOptions) -> None:
+    session.show_debug_status()
     for line in session.check_error() + session.error_details():
         _echo(line)
     if options.recovery and session.recover():
