@@ -44,11 +44,30 @@ def run_esptool(
     )
 
 
-def run_espforge(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run espforge's command line as a user would."""
+def run_stock_tool(
+    tool: str, *args: str | Path, stdin: str = "", cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the stock `esptool`, `espsecure` or `espefuse` 5.6 (test-only extra) as a subprocess,
+    for the words and exit code it gives a case."""
+    pytest.importorskip(tool, reason=f"{tool} (test-only oracle) is not installed")
+    return subprocess.run(
+        [sys.executable, "-m", tool, *map(str, args)],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def run_espforge(
+    *args: str, cwd: Path | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run espforge's command line as a user would (`stdin`: what is typed, if anything)."""
     return subprocess.run(
         [sys.executable, "-m", "espforge", *args],
         cwd=cwd,
+        input=stdin,
         capture_output=True,
         text=True,
         check=False,

@@ -133,7 +133,7 @@ def test_extend_efuse_table_adds_fields_to_burn_and_show(tmp_path: Path) -> None
 def test_debug_dumps_the_blocks_first_and_adc_info(tmp_path: Path) -> None:
     result = efuse(tmp_path / "efuse.bin", "--debug", "adc-info")
     assert result.exit_code == 0, result.output
-    assert "BLOCK_KEY0      (BLOCK4          ) [4 ] dump:" in result.output
+    assert "BLOCK_KEY0      (BLOCK4          ) [4 ] read_regs:" in result.output
     assert "Block version: 0" in result.output
 
 

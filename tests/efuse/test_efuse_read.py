@@ -142,7 +142,7 @@ def test_read_protected_key_block_shows_question_marks(tmp_path: Path) -> None:
 
 def test_value_only_needs_exactly_one_field(tmp_path: Path) -> None:
     state = read_state("esp32c3", tmp_path / "efuse.bin")
-    with pytest.raises(EfuseError, match="exactly one eFuse"):
+    with pytest.raises(EfuseError, match="The 'value_only' format can be used exactly for one"):
         report.summary(state, [], "value_only")
     with pytest.raises(EfuseError, match="not an eFuse field"):
         report.summary(state, ["NO_SUCH_FIELD"])

@@ -178,6 +178,7 @@ def test_the_security_info_comes_from_the_efuse_memory(tmp_path: Path) -> None:
             "SPI_BOOT_CRYPT_CNT",
             "1",
             "SECURE_BOOT_EN",
+            "1",
             "burn-key",
             "BLOCK_KEY1",
             str(key),

@@ -269,7 +269,7 @@ def test_guessed_mmu_page_size_is_reported(caplog):
 def test_misaligned_app_descriptor_is_a_warning(caplog):
     # Like esptool, it warns and then fails: the ELF SHA-256's offset no longer falls in the
     # descriptor's empty field.
-    with pytest.raises(ImageError, match="ELF SHA-256"):
+    with pytest.raises(ImageError, match="Contents of segment at SHA256 digest offset"):
         build_images(c6_app_elf(0, 0x42000030), get_chip("esp32c6"), Elf2ImageOptions(), "a")
     assert (
         logging.WARNING,

@@ -484,13 +484,14 @@ def test_not_an_image() -> None:
     path = fixture_path("images", "partitions_singleapp.bin")
     with pytest.raises(
         ImageError,
-        match=r"partitions_singleapp\.bin: is not a valid image \(invalid magic number: 0xaa\)",
+        match=r"partitions_singleapp\.bin: This is not a valid image "
+        r"\(invalid magic number: 0xaa\)\.",
     ):
         image_info(path)
 
 
 def test_empty_file(tmp_path: Path) -> None:
-    with pytest.raises(ImageError, match=r"empty\.bin: is empty"):
+    with pytest.raises(ImageError, match=r"empty\.bin: Image is empty\."):
         image_info(write(tmp_path, "empty.bin", b""))
 
 

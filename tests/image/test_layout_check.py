@@ -120,7 +120,7 @@ def test_app_images_must_be_valid_and_at_the_start_of_their_partition():
     assert "a at 0x10000 is not a valid ESP32 app image for partition 'factory'" in str(wrong_chip)
     not_an_image = layout_findings(ESP32, esp32_files(app=FlashInput(0x10000, b"\0" * 64, "a")))
     assert (
-        "(0x10000-0x10ffff): is not a valid image (invalid magic number: 0x00)"
+        "(0x10000-0x10ffff): This is not a valid image (invalid magic number: 0x0)."
         in not_an_image[0].message
     )
     inside = layout_findings(ESP32, esp32_files(app=FlashInput(0x20000, image("esp32"), "a")))

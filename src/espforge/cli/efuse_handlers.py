@@ -141,8 +141,12 @@ def _echo(text: str) -> None:
 
 
 def _ask() -> str:
+    """The confirmation typed on stdin; the end of input aborts with exit 1, as espefuse's."""
     sys.stdout.flush()
     line = sys.stdin.readline()
+    if not line:
+        click.echo("\nAborted. No confirmation came on stdin; nothing was burned.", err=True)
+        raise click.exceptions.Exit(1)
     return line.rstrip("\n")
 
 
@@ -192,6 +196,7 @@ class SummaryOptions(CommandOptions):
 
 @efuse_command(SummaryOptions)
 def summary(session: EfuseSession, options: SummaryOptions) -> None:
+    session.show_debug_status()
     text = session.summary(list(options.efuses_to_show), options.format, options.active)
     if options.file is None:
         _echo(text.removesuffix("\n"))  # its blank lines at the end are espefuse's too
@@ -254,6 +259,7 @@ class CheckErrorOptions(CommandOptions):
 
 @efuse_command(CheckErrorOptions)
 def check_error(session: EfuseSession, options: CheckErrorOptions) -> None:
+    session.show_debug_status()
     for line in session.check_error() + session.error_details():
         _echo(line)
     if options.recovery and session.recover():
@@ -276,6 +282,11 @@ class BurnEfuseOptions(BurnOptions):
 @efuse_command(BurnEfuseOptions)
 def burn_efuse(session: EfuseSession, options: BurnEfuseOptions) -> None:
     words = list(options.name_value_pairs)
+    if len(words) > 1 and len(words) % 2:
+        raise EspforgeError(
+            f"The list does not have a valid pair (name value) {options.name_value_pairs}. "
+            "Give one eFuse name alone, or name value pairs."
+        )
     pairs: list[tuple[str, str | None]] = []
     while words:
         name = words.pop(0)
@@ -302,8 +313,12 @@ def write_protect_efuse(session: EfuseSession, options: ProtectOptions) -> None:
 
 
 def _groups(words: tuple[str, ...], size: int, what: str) -> list[tuple[str, ...]]:
-    if not words or len(words) % size:
+    if not words:
         raise EspforgeError(f"give {what} (in groups of {size})")
+    if len(words) % size:
+        raise EspforgeError(
+            f"Expected multiple of {size} values, got {len(words)} (values: {words}). Give {what}."
+        )
     return [tuple(words[i : i + size]) for i in range(0, len(words), size)]
 
 

@@ -278,6 +278,8 @@ def run_signature_info_v2(invocation: Invocation, options: SignatureInfoOptions)
         invocation.echo(
             f"Signature block {len(blocks)} absent/invalid. Skipping checking next blocks..."
         )
+    if not blocks:
+        invocation.warn(f"{options.datafile} is not signed (no valid signature block 0).")
 
 
 @dataclass(frozen=True)

@@ -353,7 +353,6 @@ SECURE_COMMANDS: tuple[CommandSpec, ...] = (
         ),
         handler="secure_debug_handlers:run_generate_sdc_certificate",
         exclusive=(("keyfile", "hsm"), ("keyfile", "hsm_config")),
-        requires=(("hsm", "hsm_config"), ("hsm_config", "hsm")),
     ),
     CommandSpec(
         "digest-sdc-public-key",
@@ -383,8 +382,6 @@ SECURE_COMMANDS: tuple[CommandSpec, ...] = (
             ),
         ),
         handler="secure_debug_handlers:run_digest_sdc_public_key",
-        exclusive=(("keyfile", "pub_key", "hsm"),),
-        requires=(("hsm", "hsm_config"),),
     ),
 )
 

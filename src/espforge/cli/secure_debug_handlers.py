@@ -43,6 +43,20 @@ class CertificateOptions(CommandOptions):
 @command(CertificateOptions)
 def run_generate_sdc_certificate(invocation: Invocation, options: CertificateOptions) -> None:
     output = options.output
+    # espsecure's argument checks, in its order and words
+    if options.hsm and not options.hsm_config:
+        raise EspforgeError("--hsm-config is required when --hsm is used")
+    if options.hsm_config and not options.hsm:
+        raise EspforgeError("--hsm-config requires --hsm to be used")
+    if not options.hsm and options.keyfile is None:
+        raise EspforgeError(
+            "Either --keyfile or --hsm with --hsm-config must be provided, to sign the certificate"
+        )
+    if options.chip_info is None and not options.mac:
+        raise EspforgeError(
+            "--mac is required when --chip-info is not provided (give --mac, with "
+            "--sdc-session-counter, or --chip-info read from the chip)"
+        )
     check_not_overwriting(
         output,
         options.keyfile,
@@ -51,8 +65,6 @@ def run_generate_sdc_certificate(invocation: Invocation, options: CertificateOpt
         options.pub_key,
         options.hsm_config,
     )
-    if not options.hsm and options.keyfile is None:
-        raise EspforgeError("give --keyfile, or --hsm with --hsm-config, to sign the certificate")
     if options.keyfile and options.pub_key:
         invocation.warn("--pub-key is ignored: the public key comes from --keyfile.")
     flags = options.unlock_flags()
@@ -91,8 +103,6 @@ def _chip_info_and_nonce(
         if options.mac or counter:
             invocation.warn("--mac and --sdc-session-counter are ignored with --chip-info.")
         return sdc.split_chip_info_file(read(options.chip_info), options.chip_info)
-    if not options.mac:
-        raise EspforgeError("give --mac (with --sdc-session-counter), or --chip-info")
     nonce = os.urandom(sdc.NUMBER_SIZE)
     return sdc.chip_info_from_mac(sdc.parse_mac(options.mac), counter, nonce), nonce
 
@@ -110,6 +120,14 @@ class SdcKeyDigestOptions(CommandOptions):
 @command(SdcKeyDigestOptions)
 def run_digest_sdc_public_key(invocation: Invocation, options: SdcKeyDigestOptions) -> None:
     output = options.output
+    # espsecure's argument checks, in its order and words
+    given = [source for source in (options.keyfile, options.pub_key, options.hsm) if source]
+    if not given:
+        raise EspforgeError("One of --keyfile, --pub-key, or --hsm must be provided")
+    if options.hsm and not options.hsm_config:
+        raise EspforgeError("--hsm-config is required when using --hsm")
+    if len(given) > 1:
+        raise EspforgeError("Only one of --keyfile, --pub-key, or --hsm can be provided")
     check_not_overwriting(output, options.keyfile, options.pub_key, options.hsm_config)
     with ExitStack() as stack:
         if options.hsm:
@@ -118,11 +136,9 @@ def run_digest_sdc_public_key(invocation: Invocation, options: SdcKeyDigestOptio
         elif options.pub_key is not None:
             source = options.pub_key
             key = public_key(source)
-        elif options.keyfile is not None:
+        else:
             signer = private_key_signer(options.keyfile)
             key, source = signer.public_key(), signer.source
-        else:
-            raise EspforgeError("give one of --keyfile, --pub-key, or --hsm with --hsm-config")
     digest = sdc.public_key_digest(key, source)
     if options.verbose:
         invocation.echo(f"Public key: {sdc.public_key_bytes(key, source).hex()}")

@@ -42,7 +42,7 @@ def _same_file(first: str, second: str) -> bool:
 
 def refuse_existing(path: str) -> None:
     if os.path.lexists(path):
-        raise EspforgeError(f"{path}: the key file already exists; choose another name")
+        raise EspforgeError(f"Key file {path} already exists. Choose another name.")
 
 
 def public_key(path: str) -> PublicKey:

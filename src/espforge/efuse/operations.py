@@ -47,7 +47,14 @@ class EfuseSession(FieldCommands, KeyCommands):
     def __post_init__(self) -> None:
         self.state = EfuseState.read(self.table, self.regs)
         if self.options.debug:
-            self.out("\n".join(report.dump_lines(self.state)))
+            self.out("\n".join(report.dump_lines(self.state, "read_regs")))
+            self.show_debug_status()
+
+    def show_debug_status(self) -> None:
+        """Under --debug, the controller's error and status registers, as espefuse shows them
+        after reading and again where its summary and check-error start."""
+        if self.options.debug:
+            self.out("\n".join(report.status_register_lines(self.state, self.regs)))
 
     # --- reading ---
 

@@ -6,7 +6,7 @@ import json
 import re
 
 from espforge.efuse import values
-from espforge.efuse.state import EfuseState
+from espforge.efuse.state import EfuseState, RegisterAccess
 from espforge.efuse.table import BlockSpec, EfuseError, FieldSpec
 
 ROW = "%-50s %-50s%s = %s %s %s"
@@ -60,7 +60,9 @@ def summary(
     """The summary text (formats summary, value_only) or JSON, limited to `names` if given."""
     value_only = output_format in ("value_only", "value-only")
     if value_only and len(names) != 1:
-        raise EfuseError("the 'value-only' format shows exactly one eFuse: name one field")
+        raise EfuseError(
+            "The 'value_only' format can be used exactly for one eFuse. Name one field."
+        )
     for name in names:
         state.field(name)  # unknown names are refused
     if output_format == "json":
@@ -151,12 +153,40 @@ def _summary_json(state: EfuseState, names: list[str], active: bool) -> str:
     return json.dumps(out, sort_keys=True, indent=4) + "\n"
 
 
-def dump_lines(state: EfuseState) -> list[str]:
-    """One line per block: name, aliases, index and its words, first word first."""
+def dump_lines(state: EfuseState, label: str = "dump") -> list[str]:
+    """One line per block: name, aliases, index, `label` (espefuse's "dump" for the dump
+    command, "read_regs" for its --debug reading) and its words, first word first."""
     return [
-        block_line(block.spec, "dump", " ".join(f"{w:08x}" for w in block.words()))
+        block_line(block.spec, label, " ".join(f"{w:08x}" for w in block.words()))
         for block in state.blocks
     ]
+
+
+# The controller's status registers espefuse's --debug shows after the blocks, those a chip has.
+_STATUS_REGISTERS = (
+    "EFUSE_REG_DEC_STATUS",
+    "EFUSE_RD_RS_ERR_REG",
+    "EFUSE_RD_RS_ERR0_REG",
+    "EFUSE_RD_RS_ERR1_REG",
+)
+
+
+def status_register_lines(state: EfuseState, regs: RegisterAccess) -> list[str]:
+    """espefuse's --debug lines after the blocks: BLOCK0's error registers (its "err__regs",
+    one word per BLOCK0 word from the first), then each status register by name."""
+    lines = [""]
+    block0_errors = state.table.registers.get("BLOCK0_ERRORS")
+    if block0_errors:
+        block0 = state.blocks[0]
+        words = [regs.read_reg(block0_errors[0] + 4 * i) for i in range(block0.width // 32)]
+        lines.append(block_line(block0.spec, "err__regs", " ".join(f"{w:08x}" for w in words)))
+    registers = state.table.registers
+    lines += [
+        f"{name:27} 0x{regs.read_reg(registers[name]):08x}"
+        for name in _STATUS_REGISTERS
+        if name in registers
+    ]
+    return lines
 
 
 def block_line(spec: BlockSpec, label: str, words: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
@@ -175,7 +176,8 @@ class EfuseTable:
             if name in spec.all_names:
                 return spec
         raise EfuseError(
-            f"'{name}' is not an eFuse field of {self.chip}: 'summary' lists the names"
+            f"Invalid eFuse name '{name}'. '{name}' is not an eFuse field of {self.chip}: "
+            "'summary' lists the names"
         )
 
     def has_field(self, name: str) -> bool:
@@ -204,22 +206,30 @@ class EfuseTable:
 
     def extended(self, csv_text: str, source: str) -> EfuseTable:
         """The table plus the custom fields of an ESP-IDF eFuse table CSV."""
-        added = tuple(self._csv_field(row, source) for row in _csv_rows(csv_text, source))
+        rows = _csv_rows(csv_text, source)
+        names = _custom_field_names(rows, source)
+        added = tuple(
+            self._csv_field(row, name, alternative, source)
+            for row, (name, alternative) in zip(rows, names, strict=True)
+        )
         table = replace(self, fields=self.fields + added)
         table.check_unique_names(source)
         return table
 
-    def _csv_field(self, row: list[str], source: str) -> FieldSpec:
-        name, block_text, start_text, count_text = (cell.strip() for cell in row[:4])
-        comment = row[4].strip() if len(row) > 4 else ""
+    def _csv_field(self, row: list[str], name: str, alternative: str, source: str) -> FieldSpec:
+        """One CSV row as a field; as espefuse shows it, the comment gains the bit range."""
+        block_text, start_text, count_text = (cell.strip() for cell in row[1:4])
+        comment = row[4].strip().rstrip("\\").rstrip() if len(row) > 4 else ""
         try:
             block = self.block(block_text.replace("EFUSE_BLK", "BLOCK")).index
-            start, count = int(start_text, 0), int(count_text, 0)
+            start = int(start_text, 0)
+            count = 256 if count_text == "MAX_BLK_LEN" else int(count_text, 0)
         except (ValueError, EfuseError):
             raise EfuseError(
                 f"{source}: row '{','.join(row)}' is not 'name, EFUSE_BLKn, start bit, "
                 "bit count, comment'; fix the CSV"
             ) from None
+        comment += f" ({start}-{start + count - 1})"
         if count == 1:
             kind = "bool"
         elif count > 32 and count % 8 == 0:
@@ -239,7 +249,7 @@ class EfuseTable:
             type=kind,
             wr_dis=wr_dis,
             rd_dis=rd_dis,
-            aliases=(),
+            aliases=(alternative,) if alternative else (),
             category="User",
             kind=None,
             description=comment,
@@ -262,13 +272,35 @@ def _csv_rows(text: str, source: str) -> list[list[str]]:
             continue
         if len(row) < 4:
             raise EfuseError(f"{source}: row '{','.join(row)}' has fewer than 4 columns")
-        if not row[0].strip():
-            raise EfuseError(
-                f"{source}: multi-part fields (empty name) are not supported; give each part "
-                "its own name"
-            )
         rows.append(row)
     return rows
+
+
+def _custom_field_names(rows: list[list[str]], source: str) -> list[tuple[str, str]]:
+    """Each row's field name and alternative name ("[ALT] ..." starting its comment, or "") as
+    espefuse has them: a row with no name is another part of the field above, a name used by
+    several rows is numbered NAME_0, NAME_1, ... in order (its alternative name too), and the
+    dots of structured names become underscores."""
+    bases: list[str] = []
+    for row in rows:
+        name = row[0].strip() or (bases[-1] if bases else "")
+        if not name:
+            raise EfuseError(f"{source}: the first field has no name; name it")
+        bases.append(name)
+    repeated = {name for name in bases if bases.count(name) > 1}
+    parts_seen: dict[str, int] = {}
+    names = []
+    for base, row in zip(bases, rows, strict=True):
+        found = re.match(r"\[(.*?)\]", row[4].strip() if len(row) > 4 else "")
+        alternative = found.group(1) if found else ""
+        name = base
+        if base in repeated:
+            part = parts_seen.get(base, 0)
+            parts_seen[base] = part + 1
+            name = f"{base}_{part}"
+            alternative = f"{alternative}_{part}" if alternative else ""
+        names.append((name.replace(".", "_"), alternative.replace(".", "_")))
+    return names
 
 
 def _field(row: dict) -> FieldSpec:

@@ -112,13 +112,16 @@ class _ElfParser:
             _FILE_HEADER.unpack_from(self.data)
         )
         if ident[:4] != b"\x7fELF":
-            raise self.fail("has no ELF magic bytes")
+            raise self.fail("has invalid ELF magic header")
         if machine not in ARCHITECTURES:
-            raise self.fail(f"is for machine {machine:#06x}, not Xtensa (0x5e) or RISC-V (0xf3)")
+            raise self.fail(
+                "does not appear to be an Xtensa or an RISCV ELF image. "
+                f"(e_machine = {machine:#06x})"
+            )
         if shentsize != _SECTION_HEADER.size:
-            raise self.fail(f"has section header entries of {shentsize:#x} bytes, not 0x28")
+            raise self.fail(f"has unexpected section header entry size {shentsize:#x} (not 0x28)")
         if shnum == 0:
-            raise self.fail("has no section headers")
+            raise self.fail("has 0 section headers")
         sections, nobits = self.read_sections(shoff, shnum, shstrndx)
         return ElfFile(
             self.data,

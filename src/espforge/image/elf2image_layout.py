@@ -95,14 +95,15 @@ class ImageBuffer:
             return data
         if where < SEGMENT_HEADER_SIZE or where + SHA256_SIZE > len(data):
             raise ImageError(
-                f"cannot place the ELF SHA-256 at image offset {offset:#x}: it "
-                f"straddles the segment at file offset {self.position:#x}; choose another offset"
+                f"Cannot place SHA256 digest on segment boundary: the ELF SHA-256 at image "
+                f"offset {offset:#x} straddles the segment at file offset {self.position:#x}; "
+                "choose another --elf-sha256-offset"
             )
         where -= SEGMENT_HEADER_SIZE
         if any(data[where : where + SHA256_SIZE]):
             raise ImageError(
-                f"image bytes at the ELF SHA-256 offset {offset:#x} are not zero; "
-                "refusing to overwrite them (check --elf-sha256-offset)"
+                f"Contents of segment at SHA256 digest offset {offset:#x} are not zero. "
+                "Refusing to overwrite. (Check --elf-sha256-offset.)"
             )
         return data[:where] + digest + data[where + SHA256_SIZE :]
 

@@ -110,8 +110,8 @@ def plan_image(elf: ElfFile, chip: ChipSpec, options: Elf2ImageOptions, source: 
     _merge_adjacent(plan)
     if len(plan.pieces) > MAX_SEGMENTS:
         raise ImageError(
-            f"{source}: gives {len(plan.pieces)} segments, more than the {MAX_SEGMENTS} an image "
-            "holds; this usually means a linker script problem"
+            f"{source}: Invalid segment count {len(plan.pieces)} (max {MAX_SEGMENTS}). Usually "
+            "this indicates a linker script problem."
         )
     return plan
 

@@ -257,7 +257,9 @@ class _Reader:
     def common_header(self, expected_magic: int) -> tuple[int, int, int, int, int]:
         fields = _COMMON_HEADER.unpack(self.take(COMMON_HEADER_SIZE, "image header"))
         if fields[0] != expected_magic:
-            raise self.fail(f"has magic byte {fields[0]:#04x} where {expected_magic:#04x} belongs")
+            raise self.fail(
+                f"Invalid firmware image magic={fields[0]:#x} ({expected_magic:#04x} belongs there)"
+            )
         return fields
 
     def segment(self, in_checksum: bool = True) -> ImageSegment:
@@ -281,11 +283,11 @@ class _Reader:
 def detect_image_chip(data: bytes, source: str = "image") -> ChipSpec:
     """The chip an image is for: ESP32-family by the extended header's chip id, else ESP8266."""
     if not data:
-        raise ImageError(f"{source}: is empty, not a firmware image")
+        raise ImageError(f"{source}: Image is empty.")
     if data[0] not in (IMAGE_MAGIC, ESP8266_V2_MAGIC):
         raise ImageError(
-            f"{source}: is not a valid image (invalid magic number: {data[0]:#04x}); "
-            "firmware images start with 0xe9 (0xea for ESP8266 v2)"
+            f"{source}: This is not a valid image (invalid magic number: {data[0]:#x}). "
+            "Firmware images start with 0xe9 (0xea for ESP8266 v2)."
         )
     extended = data[COMMON_HEADER_SIZE : COMMON_HEADER_SIZE + EXTENDED_HEADER_SIZE]
     if data[0] == IMAGE_MAGIC and len(extended) == EXTENDED_HEADER_SIZE and extended[-1] in (0, 1):

@@ -120,8 +120,8 @@ def _crypt(
 ) -> bytes:
     if address < 0 or address % AES_BLOCK:
         raise SecureError(
-            f"{source}: flash address {address:#x} is not a multiple of 16; encrypted flash "
-            "starts on a 16-byte boundary: give an aligned --address"
+            f"{source}: Starting flash address {address:#x} must be a multiple of 16. "
+            "Encrypted flash starts on a 16-byte boundary: give an aligned --address."
         )
     if aes_xts:
         xts_key = expand_hardware_key(key, XTS_KEY_BITS, "AES-XTS flash encryption", key_source)

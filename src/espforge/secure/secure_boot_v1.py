@@ -32,7 +32,13 @@ _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 
 
 def load_signing_key(pem: bytes, source: str) -> ec.EllipticCurvePrivateKey:
-    key = load_private_key(pem, source)
+    try:
+        key = load_private_key(pem, source)
+    except SecureError as problem:
+        raise SecureError(
+            "Incorrect ECDSA private key specified. Please check algorithm and/or format. "
+            f"{problem}"
+        ) from None
     require_v1_key(key, source)
     return cast(ec.EllipticCurvePrivateKey, key)
 
@@ -41,7 +47,13 @@ def load_verifying_key(data: bytes, source: str) -> ec.EllipticCurvePublicKey:
     """A P-256 public key from a PEM private or public key, or 64 raw bytes (X, Y)."""
     if len(data) == SIGNATURE_SIZE and b"-----BEGIN" not in data:
         return public_key_from_raw_point(data, source)
-    key = load_public_key(data, source)
+    try:
+        key = load_public_key(data, source)
+    except SecureError as problem:
+        raise SecureError(
+            "Verification key does not appear to be an EC key in PEM format or binary EC "
+            f"public key data. Unsupported. {problem}"
+        ) from None
     require_v1_key(key, source)
     return cast(ec.EllipticCurvePublicKey, key)
 
@@ -78,13 +90,13 @@ def verify_image(image: bytes, key: ec.EllipticCurvePublicKey, source: str) -> i
     (version,) = struct.unpack_from("<I", trailer)
     if version != SIGNATURE_VERSION:
         raise SecureError(
-            f"{source}: not signed for Secure Boot v1 (the signature version word is "
-            f"{version:#x}, not 0)"
+            f"{source}: Signature block has version {version}. Only version 0 exists: the image "
+            "is not signed for Secure Boot v1."
         )
     if not _verifies(key, _der(trailer[4:]), data):
         raise SecureError(
-            f"{source}: the signature is not valid (signed by another key, or the image "
-            "changed after signing)"
+            f"{source}: Signature is not valid. It was made with another key, or the image "
+            "changed after signing."
         )
     return len(data)
 

@@ -141,7 +141,7 @@ def _contents_to_sign(
     if not append:
         return image, 0, []
     sector = image[-FLASH_SECTOR_SIZE:]
-    kept, _ = _leading_blocks(sector)
+    kept = _leading_blocks(sector)
     if not kept:
         return image, 0, []
     contents = image[:-FLASH_SECTOR_SIZE]
@@ -158,15 +158,15 @@ def _contents_to_sign(
     return contents, 0, [_raw_block(sector, block.index) for block in kept]
 
 
-def _leading_blocks(sector: bytes) -> tuple[list[sb.SignatureBlock], str]:
-    """The valid blocks at the start of `sector`, and why the next one is not (or "")."""
+def _leading_blocks(sector: bytes) -> list[sb.SignatureBlock]:
+    """The valid blocks at the start of `sector`, up to the first that is not."""
     blocks = []
     for index in range(sb.MAX_BLOCKS):
         try:
             blocks.append(sb.parse_block(_raw_block(sector, index), index))
-        except SecureError as problem:
-            return blocks, str(problem)
-    return blocks, ""
+        except SecureError:
+            break
+    return blocks
 
 
 def _signed_block(contents: bytes, signer: Signer) -> bytes:
@@ -184,6 +184,9 @@ def _signed_block(contents: bytes, signer: Signer) -> bytes:
 
 def _raw_block(sector: bytes, index: int) -> bytes:
     return sector[index * sb.BLOCK_SIZE : (index + 1) * sb.BLOCK_SIZE]
+
+
+_CHANGED_AFTER_SIGNING = "holds a digest that does not match the image (changed after signing)"
 
 
 @dataclass(frozen=True)
@@ -211,9 +214,19 @@ def verify_image(
     checks = [_check_block(sector, index, contents, key, scheme) for index in range(sb.MAX_BLOCKS)]
     if not any(check.verified for check in checks):
         reasons = "; ".join(f"block {check.index} {check.reason}" for check in checks)
+        if any(check.reason == _CHANGED_AFTER_SIGNING for check in checks):
+            raise SecureError(
+                f"{source}: Signature block image digest does not match the actual image digest: "
+                f"{reasons}"
+            )
+        verdict = "Checked all blocks. Signature could not be verified with the provided key."
         if not any(check.algorithm for check in checks):
-            raise SecureError(f"{source}: not signed (no valid signature block): {reasons}")
-        raise SecureError(f"{source}: no signature block verifies with {key_source}: {reasons}")
+            raise SecureError(
+                f"{source}: {verdict} The image is not signed (no valid signature block): {reasons}"
+            )
+        raise SecureError(
+            f"{source}: {verdict} No signature block verifies with {key_source}: {reasons}"
+        )
     return checks
 
 
@@ -227,7 +240,7 @@ def _check_block(
     if block.scheme != scheme:
         reason = f"is signed with {block.scheme.title} but the key is {scheme.title}"
     elif block.image_digest != scheme.digest(contents):
-        reason = "holds a digest that does not match the image (changed after signing)"
+        reason = _CHANGED_AFTER_SIGNING
     elif signature_is_valid(key, scheme, block.image_digest, block.signature):
         return BlockCheck(index, True, "", block.algorithm)
     elif block.key_fields != sb.encode_public_key(key, scheme):
@@ -238,30 +251,30 @@ def _check_block(
 
 
 def signature_blocks(image: bytes, source: str = "image") -> list[sb.SignatureBlock]:
-    """The valid blocks of a signed image, in order, stopping at the first absent one."""
+    """The valid blocks of a signed image, in order, stopping at the first absent one (none
+    for an image that is not signed)."""
     contents, sector = _split_signed_image(image, False, source)
-    blocks, first_problem = _leading_blocks(sector)
-    if not blocks:
-        raise SecureError(f"{source}: not signed: signature block 0 {first_problem}")
+    blocks = _leading_blocks(sector)
     for block in blocks:
         if block.image_digest != block.scheme.digest(contents):
             raise SecureError(
-                f"{source}: the digest in signature block {block.index} does not match the "
-                "image (changed after signing)"
+                f"{source}: Digest in signature block {block.index} doesn't match the image "
+                "digest. The image changed after signing."
             )
     return blocks
 
 
 def _split_signed_image(image: bytes, skip_padding: bool, source: str) -> tuple[bytes, bytes]:
     """The signed contents and the signature sector of `image`."""
-    if len(image) < FLASH_SECTOR_SIZE:
+    if skip_padding and len(image) < FLASH_SECTOR_SIZE:
         raise SecureError(
-            f"{source}: {len(image)} bytes is too small for a signed image "
-            "(a signature sector alone is 4096 bytes)"
+            f"{source}: Invalid datafile. File too small (must be at least 4096 bytes). "
+            f"{len(image)} bytes cannot hold the signature sector."
         )
-    if len(image) % FLASH_SECTOR_SIZE and not skip_padding:
+    if len(image) < FLASH_SECTOR_SIZE or len(image) % FLASH_SECTOR_SIZE and not skip_padding:
         raise SecureError(
-            f"{source}: {len(image)} bytes is not a multiple of 4096, so it has no signature "
-            "sector at its end (use --skip-padding if it was signed with --skip-padding)"
+            f"{source}: Invalid datafile. Data size should be non-zero & a multiple of 4096. "
+            f"{len(image)} bytes has no signature sector at its end (use --skip-padding if it "
+            "was signed with --skip-padding)."
         )
     return image[:-FLASH_SECTOR_SIZE], image[-FLASH_SECTOR_SIZE:]
