@@ -100,18 +100,11 @@ class Device:
 
     # ------------------------------------------------------------------ flasher stub
 
-    def start_stub(self, source: StubSource, baud: int, connected_baud: int) -> None:
+    def start_stub(self, source: StubSource, baud: int) -> None:
         """Run the flasher stub from `source` (or keep using one left running), then switch
         the link to `baud`; without a stub, or when it does not start, the ROM carries on."""
         run_flasher_stub(self.loader, source, self.before, self.connect_attempts)
-        if baud > connected_baud:
-            try:
-                self.loader.change_baud(baud)
-            except NotSupportedError:
-                log.warning(
-                    f"ROM doesn't support changing baud rate. Keeping initial baud rate "
-                    f"{connected_baud}."
-                )
+        self.loader.raise_baud(baud)
 
     # ------------------------------------------------------------------ flash chip
 
@@ -327,7 +320,7 @@ def open_device(
     device = Device(loader, before=before, connect_attempts=connection.connect_attempts)
     try:
         if stub is not None:
-            device.start_stub(stub, baud, connected_baud)
+            device.start_stub(stub, baud)
         yield device
     except BaseException:
         if after is not None:

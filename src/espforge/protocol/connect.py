@@ -20,7 +20,6 @@ from espforge.chips.base import USB_OTG_RAM_BLOCK_SIZE, FlashPowerOn, RegisterUp
 from espforge.config import Settings, load_settings
 from espforge.errors import (
     ConnectError,
-    NotSupportedError,
     PortError,
     ProtocolError,
     WrongChipError,
@@ -129,14 +128,7 @@ def connect_over(serial_port, options: ConnectOptions) -> Loader:
         security_info=identified.security_info,
     )
     after_connect(loader)
-    if options.baud > serial_port.baudrate:
-        try:
-            loader.change_baud(options.baud)
-        except NotSupportedError:
-            log.warning(
-                "ROM doesn't support changing baud rate. Keeping initial baud rate %d.",
-                serial_port.baudrate,
-            )
+    loader.raise_baud(options.baud)
     return loader
 
 
