@@ -98,7 +98,7 @@ def compare_regions(
     coarse_size = max(COARSE_REGION_SIZE // region_size, 1) * region_size
     differing = _differing(device, address, image, range(0, len(image), coarse_size), coarse_size)
     changed: list[int] = []  # offsets of the differing fine regions
-    for run in _runs(differing, coarse_size):
+    for run in runs_of(differing, coarse_size):
         for start in run:
             fine = range(start, min(start + coarse_size, len(image)), region_size)
             if len(run) > LOCAL_CHANGE or len(fine) == 1:
@@ -107,7 +107,7 @@ def compare_regions(
                 changed += _differing(device, address, image, fine, region_size)
     runs = [
         (address + run[0], image[run[0] : run[-1] + region_size])
-        for run in _runs(changed, region_size)
+        for run in runs_of(changed, region_size)
     ]
     return RegionComparison(address, len(image), tuple(runs))
 
@@ -124,7 +124,7 @@ def _differing(
     return result
 
 
-def _runs(offsets: list[int], step: int) -> list[list[int]]:
+def runs_of(offsets: list[int], step: int) -> list[list[int]]:
     """Ascending `offsets` grouped into runs `step` apart."""
     runs: list[list[int]] = []
     for offset in offsets:

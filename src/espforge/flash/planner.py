@@ -32,6 +32,7 @@ from espforge.flash.changed import (
     FlashQuestion,
     RegionComparison,
     answer_from_flash,
+    runs_of,
 )
 from espforge.flash.device import Device
 from espforge.flash.inputs import WriteInputs
@@ -234,14 +235,8 @@ def changed_sector_runs(old: bytes, new: bytes, start: int) -> list[tuple[int, b
         new_bytes = _window(new, low - start, high - start)
         if old_bytes != new_bytes:
             changed.append(sector)
-    runs: list[list[int]] = []
-    for sector in changed:
-        if runs and runs[-1][-1] + FLASH_SECTOR_SIZE == sector:
-            runs[-1].append(sector)
-        else:
-            runs.append([sector])
     result = []
-    for run in runs:
+    for run in runs_of(changed, FLASH_SECTOR_SIZE):
         run_start, run_end = run[0], run[-1] + FLASH_SECTOR_SIZE
         low, high = max(run_start, start), min(run_end, end)
         payload = bytearray(ERASED * (run_end - run_start))
