@@ -33,22 +33,18 @@ def run_esptool(
     *args: str, cwd: Path | None = None, timeout: float | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run the stock esptool 5.6 (test-only extra) as a subprocess."""
-    pytest.importorskip("esptool", reason="esptool (test-only oracle) is not installed")
-    return subprocess.run(
-        [sys.executable, "-m", "esptool", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_stock_tool("esptool", *args, stdin=None, cwd=cwd, timeout=timeout)
 
 
 def run_stock_tool(
-    tool: str, *args: str | Path, stdin: str = "", cwd: Path | None = None
+    tool: str,
+    *args: str | Path,
+    stdin: str | None = "",
+    cwd: Path | None = None,
+    timeout: float | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the stock `esptool`, `espsecure` or `espefuse` 5.6 (test-only extra) as a subprocess,
-    for the words and exit code it gives a case."""
+    """Run the stock `esptool`, `espsecure` or `espefuse` 5.6 (test-only extra) as a subprocess
+    (`stdin`: what is typed; None: this process's own standard input)."""
     pytest.importorskip(tool, reason=f"{tool} (test-only oracle) is not installed")
     return subprocess.run(
         [sys.executable, "-m", tool, *map(str, args)],
@@ -56,6 +52,7 @@ def run_stock_tool(
         input=stdin,
         capture_output=True,
         text=True,
+        timeout=timeout,
         check=False,
     )
 
