@@ -36,29 +36,26 @@ def _both_fail_with(args: list[str | Path], sentence: str, exit_code: int = 2) -
     assert sentence in ours.stderr
 
 
-@pytest.fixture
-def signed_v1(tmp_path: Path) -> Path:
-    """Data signed for Secure Boot v1 with a key made here."""
-    data = tmp_path / "data.bin"
-    data.write_bytes(bytes(range(256)) * 20)
-    key = _ecdsa_key(tmp_path / "v1_key.pem")
-    signed = tmp_path / "signed_v1.bin"
-    result = run_espforge("secure", "sign-data", "-v", "1", "-k", str(key), "-o", str(signed),
-                          str(data))  # fmt: skip
+def _signed(tmp_path: Path, version: str, data: bytes, name: str) -> Path:
+    """`data` signed by espforge for Secure Boot v`version` with a key made here."""
+    unsigned = tmp_path / f"{name}.bin"
+    unsigned.write_bytes(data)
+    key = _ecdsa_key(tmp_path / f"v{version}_key.pem")
+    signed = tmp_path / f"signed_v{version}.bin"
+    result = run_espforge("secure", "sign-data", "-v", version, "-k", str(key), "-o", str(signed),
+                          str(unsigned))  # fmt: skip
     assert result.returncode == 0, result.stderr
     return signed
+
+
+@pytest.fixture
+def signed_v1(tmp_path: Path) -> Path:
+    return _signed(tmp_path, "1", bytes(range(256)) * 20, "data")
 
 
 @pytest.fixture
 def signed_v2(tmp_path: Path) -> Path:
-    data = tmp_path / "app.bin"
-    data.write_bytes(bytes(range(256)) * 32)
-    key = _ecdsa_key(tmp_path / "v2_key.pem")
-    signed = tmp_path / "signed_v2.bin"
-    result = run_espforge("secure", "sign-data", "-v", "2", "-k", str(key), "-o", str(signed),
-                          str(data))  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return signed
+    return _signed(tmp_path, "2", bytes(range(256)) * 32, "app")
 
 
 def test_v1_with_another_key_says_signature_is_not_valid(tmp_path, signed_v1):
