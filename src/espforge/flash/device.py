@@ -104,7 +104,7 @@ class Device:
         """Run the flasher stub from `source` (or keep using one left running), then switch
         the link to `baud`; without a stub, or when it does not start, the ROM carries on."""
         run_flasher_stub(self.loader, source, self.before, self.connect_attempts)
-        self.loader.raise_baud(baud)
+        connecting.raise_baud(self.loader, baud)
 
     # ------------------------------------------------------------------ flash chip
 

@@ -20,6 +20,7 @@ from espforge.chips.base import USB_OTG_RAM_BLOCK_SIZE, FlashPowerOn, RegisterUp
 from espforge.config import Settings, load_settings
 from espforge.errors import (
     ConnectError,
+    NotSupportedError,
     PortError,
     ProtocolError,
     WrongChipError,
@@ -128,8 +129,22 @@ def connect_over(serial_port, options: ConnectOptions) -> Loader:
         security_info=identified.security_info,
     )
     after_connect(loader)
-    loader.raise_baud(options.baud)
+    raise_baud(loader, options.baud)
     return loader
+
+
+def raise_baud(loader: Loader, baud: int) -> None:
+    """Switch to `baud` when it is faster than the link's rate; a dialect without
+    CHANGE_BAUDRATE keeps the rate, saying so."""
+    if baud <= loader.port.baudrate:
+        return
+    try:
+        loader.change_baud(baud)
+    except NotSupportedError:
+        log.warning(
+            "ROM doesn't support changing baud rate. Keeping initial baud rate %d.",
+            loader.port.baudrate,
+        )
 
 
 def _settle_chip(identified: Identification, requested: ChipSpec | None) -> ChipSpec:

@@ -451,19 +451,6 @@ class Loader(SpiFlashCommands):
             words = struct.pack("<II", rom_baud, 0)
         self._switch_baud(baud, words)
 
-    def raise_baud(self, baud: int) -> None:
-        """Switch to `baud` when it is faster than the link's rate; a dialect without
-        CHANGE_BAUDRATE keeps the rate, saying so."""
-        if baud <= self.port.baudrate:
-            return
-        try:
-            self.change_baud(baud)
-        except NotSupportedError:
-            log.warning(
-                "ROM doesn't support changing baud rate. Keeping initial baud rate %d.",
-                self.port.baudrate,
-            )
-
     def _switch_baud(self, baud: int, words: bytes) -> None:
         """Send CHANGE_BAUDRATE with `words`, then move the port to `baud`."""
         log.info("Changing baud rate to %d...", baud)
